@@ -1,0 +1,45 @@
+# Entry points. Each target makes .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export HOST ?= 127.0.0.1
+export PORT ?= 8000
+
+.PHONY: install serve test lint train export evaluate bench clean
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-train.txt requirements-dev.txt
+	$(VENV)/bin/pip install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.dev  ## everything: runtime, training, test tools
+
+serve: $(VENV)/.runtime  ## the app with the shipped model at http://$(HOST):$(PORT)
+	$(VENV)/bin/gunicorn -c server/gunicorn.conf.py server.wsgi:app
+
+test: $(VENV)/.dev  ## the whole suite (needs MNIST_DIR and Debian's chromium)
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
+	$(PY) -m train.train
+
+export: $(VENV)/.dev  ## build/model.keras -> artifacts/model.onnx + model card
+	$(PY) -m export.export
+
+evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits
+	$(PY) -m evaluate.realistic
+
+bench: $(VENV)/.dev
+	$(PY) -m bench.run
+
+clean:
+	rm -rf build test-output

@@ -1,0 +1,1 @@
+"""What every stage shares: the model contract and image preprocessing (numpy + Pillow only)."""

@@ -1,0 +1,38 @@
+"""The shipped ONNX model behind a typed predict(), run by onnxruntime on the CPU."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from digits import contract
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = ROOT / "artifacts" / "model.onnx"
+
+
+class Classifier:
+    """An onnxruntime session for a model that honours the contract."""
+
+    def __init__(self, path: Path = DEFAULT_MODEL, threads: int = 1) -> None:
+        options = ort.SessionOptions()
+        # One thread per worker: gunicorn runs one worker per core, so more threads only contend.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        model_bytes = Path(path).read_bytes()
+        self.sha256 = hashlib.sha256(model_bytes).hexdigest()
+        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        contract.check_session(self.session)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities [N, 10] for model input [N, 28, 28, 1] (or uint8 [N, 28, 28])."""
+        x = contract.as_model_input(images)
+        return self.session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: x})[0]
+
+    def predict_batched(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """predict() over a large set in slices, to bound memory."""
+        return np.concatenate([self.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])

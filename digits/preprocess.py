@@ -1,0 +1,291 @@
+"""Turn the bytes people send into the model's input: one module for the server, evaluation and tests.
+
+decode -> ink map (white ink on black, lighting removed) -> digit mask (threshold, specks dropped)
+-> MNIST normalisation (crop, stroke width, fit 20 px, centre of mass in 28x28).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageChops, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
+from scipy import ndimage
+
+from digits import contract
+
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+WORK_SIDE = 640  # analysis resolution: enough for a 20 px digit, cheap on a 12 MP photo
+DIGIT_BOX = 20  # MNIST fits the digit's longer side into 20 px ...
+CANVAS = contract.IMAGE_SIZE  # ... and centres its mass in 28x28
+MNIST_STROKE_PX = 2.6  # typical MNIST stroke width at that scale
+MIN_CONTRAST = 0.2  # weakest ink we read; paper noise and JPEG blocks stay below it
+MIN_DIGIT_FRACTION = 0.03  # a digit spans at least 3% of the image's longer side
+BACKGROUND_GRID = 32  # cells per side of the coarse grid the background is estimated on
+BACKGROUND_WINDOW = 9  # cells
+FLAT_BACKGROUND = 0.03  # below this spread of levels, the background is one level
+STROKE_ANALYSIS_SIDE = 64  # px; stroke width is measured on a mask at most this large
+SPECK_FRACTION = 0.04  # components under 4% of the largest one's ink are specks
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is invalid, not half an image
+
+
+class PreprocessError(ValueError):
+    """Input that cannot become a digit; `code` is the API's machine-readable error code."""
+
+    code = "invalid_image"
+
+
+class InvalidImage(PreprocessError):
+    """The bytes do not decode as a supported image."""
+
+    code = "invalid_image"
+
+
+class TooLarge(PreprocessError):
+    """Over the byte or pixel limit."""
+
+    code = "too_large"
+
+
+class NoDigit(PreprocessError):
+    """The image is blank: nothing stands out from the background."""
+
+    code = "no_digit"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits; the server takes them from its configuration."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+# --- Decoding ---------------------------------------------------------------------------------
+
+
+def decode(data: bytes, limits: Limits = Limits()) -> Image.Image:
+    """Decode the first frame, upright per EXIF; refuse bombs before their pixels are allocated."""
+    if len(data) > limits.max_bytes:
+        raise TooLarge(f"the image is {len(data):,} bytes; the limit is {limits.max_bytes:,}")
+    if not data:
+        raise InvalidImage("the body is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            width, height = image.size  # read from the header; no pixels decoded yet
+            if width * height > limits.max_pixels:
+                raise TooLarge(f"the image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels")
+            if width < 1 or height < 1:
+                raise InvalidImage("the image has no pixels")
+            image = next(ImageSequence.Iterator(image))  # first frame of an animation
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLarge(f"the image is too large to decode safely ({exc})") from exc
+    except PreprocessError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        raise InvalidImage(f"the bytes are not a readable PNG, JPEG, WebP, GIF, BMP or TIFF image ({exc})") from exc
+
+
+def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
+    """Float [H,W] ink-agnostic grey in [0,1] at working resolution, and whether the background is light."""
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        grey = np.asarray(image, dtype=np.float32)
+        # 16-bit files (MNIST's sample PNGs among them) must not be clipped to 8 bits.
+        top = 1.0 if grey.max() <= 1.0 else 255.0 if grey.max() <= 255.0 else 65535.0
+        grey = _shrink(np.clip(grey / top, 0.0, 1.0), WORK_SIDE)
+        return grey, _border_median(grey) >= 0.5
+    image = _reduce(image)
+    if image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
+        image = _flatten_alpha(image.convert("RGBA"))
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB" if image.mode not in ("1", "I;16") else "L")  # CMYK, P, YCbCr, ...
+    grey = image if image.mode == "L" else image.convert("L")
+    light = _border_median(np.asarray(grey)) >= 128
+    if image.mode == "RGB":
+        # Coloured ink is dark in at least one channel on white, bright in one on black.
+        r, g, b = image.split()
+        pick = ImageChops.darker if light else ImageChops.lighter
+        grey = pick(pick(r, g), b)
+    return np.asarray(grey, dtype=np.float32) / 255.0, light
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    """Box-reduce (anti-aliased, in C) so the longer side is at most WORK_SIDE."""
+    factor = -(-max(image.size) // WORK_SIDE)
+    if factor <= 1:
+        return image
+    if image.mode not in ("1", "L", "LA", "RGB", "RGBA", "P", "PA", "CMYK"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    if image.mode in ("1", "P", "PA"):
+        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "L")
+    return image.reduce(factor)
+
+
+def _flatten_alpha(rgba: Image.Image) -> Image.Image:
+    """Flatten onto a background the ink contrasts with: a canvas export is dark ink on transparency."""
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return rgba.convert("RGB")
+    weights = np.asarray(alpha, dtype=np.float32)
+    levels = np.asarray(rgba.convert("L"), dtype=np.float32)
+    total = weights.sum()
+    ink_level = float((levels * weights).sum() / total) if total else 0.0
+    background = (255, 255, 255, 255) if ink_level < 128 else (0, 0, 0, 255)
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
+
+
+def _border_median(grey: np.ndarray) -> float:
+    return float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+
+
+def _shrink(pixels: np.ndarray, side: int) -> np.ndarray:
+    """Area-average down so the longer side is at most `side` (anti-aliased)."""
+    height, width = pixels.shape[:2]
+    factor = int(np.ceil(max(height, width) / side))
+    if factor <= 1:
+        return pixels
+    h, w = height // factor * factor, width // factor * factor
+    return pixels[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+# --- Ink --------------------------------------------------------------------------------------
+
+
+def ink_map(image: Image.Image) -> np.ndarray:
+    """White-on-black float [H,W] in [0,1]: how much each pixel differs from the local background."""
+    grey, light_background = _grey_pixels(image)
+    ink = 1.0 - grey if light_background else grey
+    return np.clip(ink - _background(ink), 0.0, 1.0).astype(np.float32)
+
+
+def _background(ink: np.ndarray) -> np.ndarray | np.float32:
+    """Slowly varying background level (uneven light), estimated on a coarse grid without the strokes."""
+    height, width = ink.shape
+    coarse = _shrink(ink, BACKGROUND_GRID)
+    # Opening removes strokes narrower than the window (a quarter of the image); light varies slower.
+    coarse = ndimage.grey_opening(coarse, size=(BACKGROUND_WINDOW, BACKGROUND_WINDOW), mode="nearest")
+    coarse = ndimage.uniform_filter(coarse, size=3, mode="nearest").astype(np.float32)
+    if float(coarse.max() - coarse.min()) < FLAT_BACKGROUND:
+        return np.float32(np.median(coarse))  # a canvas or an evenly lit scan: one level will do
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0,1]."""
+    hist, edges = np.histogram(values, bins=128, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(hist)
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(hist * centres)
+    mean_low = sum_low / np.maximum(weight_low, 1)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def digit_mask(ink: np.ndarray) -> np.ndarray:
+    """Boolean mask of the ink that forms digits: thresholded, specks dropped; NoDigit if none."""
+    smooth = ndimage.uniform_filter(ink, size=3)  # pixel noise averages out, strokes do not
+    peak = float(smooth.max())
+    if peak < MIN_CONTRAST:
+        raise NoDigit("no digit found: the image is blank")
+    threshold = float(np.clip(_otsu(smooth), 0.25 * peak, 0.6 * peak))
+    labels, count = ndimage.label(smooth > threshold)
+    ink_per_label = ndimage.sum_labels(ink, labels, index=np.arange(1, count + 1))
+    keep = ink_per_label >= SPECK_FRACTION * ink_per_label.max()
+    mask = np.isin(labels, np.flatnonzero(keep) + 1)
+    rows, cols = np.nonzero(mask)
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    if extent < MIN_DIGIT_FRACTION * max(ink.shape):
+        raise NoDigit("no digit found: only specks stand out from the background")
+    return mask
+
+
+# --- MNIST normalisation ----------------------------------------------------------------------
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: twice the distance from a stroke's centre line to its edge."""
+    factor = max(1, max(mask.shape) // STROKE_ANALYSIS_SIDE)  # a coarser mask is plenty, and fast
+    if factor > 1:
+        h, w = mask.shape[0] // factor * factor, mask.shape[1] // factor * factor
+        mask = mask[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3)) >= 0.5
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))
+    ridge = distance[(distance >= ndimage.maximum_filter(distance, size=3)) & (distance > 0)]
+    return float(2 * ridge.mean() - 1) * factor if ridge.size else float(factor)
+
+
+def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """MNIST-style 28x28 float image of the masked digit: crop, even out stroke width, fit, centre."""
+    region = ndimage.binary_dilation(mask, iterations=2)  # keep anti-aliased edges, not specks
+    digit = np.where(region, ink, 0.0)
+    rows, cols = np.nonzero(mask)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    scale = DIGIT_BOX / max(bottom - top, right - left)  # working pixels -> 20 px box pixels
+
+    # Stroke width, in box pixels: a fat marker is thinned, a hairline is thickened, towards MNIST's.
+    width = _stroke_width(mask[top:bottom, left:right]) * scale
+    radius = int(round((width - MNIST_STROKE_PX) / 2 / scale))
+    pad = abs(radius) + 2
+    digit = np.pad(digit[top:bottom, left:right], pad)
+    strokes = np.pad(mask[top:bottom, left:right], pad)
+    if radius > 0 and width > 1.5 * MNIST_STROKE_PX:
+        thinned = ndimage.grey_erosion(digit, footprint=_disk(radius))
+        digit = thinned if thinned.sum() > 0.2 * digit.sum() else digit  # never erase the digit
+    elif radius < 0 and width < MNIST_STROKE_PX / 1.5:
+        digit = ndimage.grey_dilation(digit, footprint=_disk(-radius))
+        strokes = ndimage.binary_dilation(strokes, structure=_disk(-radius))
+
+    # Stretch so the stroke core is full white, as in MNIST.
+    core = digit[strokes & (digit > 0)]
+    if core.size:
+        digit = np.clip(digit / max(float(np.percentile(core, 90)), 1e-3), 0.0, 1.0)
+    return _fit_and_centre(digit)
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    return x * x + y * y <= radius * radius + radius
+
+
+def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
+    """Fit the longer side to 20 px (anti-aliased) and put the centre of mass at the 28x28 centre."""
+    rows, cols = np.nonzero(digit > 0.05)
+    if not rows.size:
+        raise NoDigit("no digit found: the image is blank")
+    digit = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    height, width = digit.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    small = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, resample))
+    small = np.clip(small, 0.0, 1.0)
+    cy, cx = ndimage.center_of_mass(small)
+    h, w = small.shape
+    top = int(np.clip(round(CANVAS / 2 - cy - 0.5), 0, CANVAS - h))
+    left = int(np.clip(round(CANVAS / 2 - cx - 0.5), 0, CANVAS - w))
+    out = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+    out[top : top + h, left : left + w] = small
+    return out
+
+
+def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
+    """Image bytes -> float32 [28,28] white-on-black in [0,1]; raises a PreprocessError subclass."""
+    ink = ink_map(decode(data, limits))
+    return normalize_digit(ink, digit_mask(ink))
+
+
+def to_png(image28: np.ndarray) -> bytes:
+    """The 28x28 model input as an 8-bit greyscale PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(image28 * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

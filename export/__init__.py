@@ -1,0 +1,1 @@
+"""Export stage: Keras -> ONNX with tf2onnx, parity check against Keras, model card."""

@@ -1,0 +1,146 @@
+"""Convert the trained Keras model to ONNX, prove it matches Keras, and write the model card.
+
+Route: a tf.function with the contract's input signature, converted by tf2onnx.convert.from_function
+(from_keras does not understand Keras 3 models). The export fails loudly if parity does not hold.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import onnx  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402
+
+from digits import contract  # noqa: E402
+from digits.classifier import Classifier  # noqa: E402
+from train import mnist  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OPSET = 17
+MAX_PROBABILITY_DIFF = 1e-5  # float32 kernels differ between TF and onnxruntime by ~1e-7
+BUILD_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))
+ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
+LIBRARIES = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
+
+
+class ExportError(RuntimeError):
+    """The exported model is not fit to ship."""
+
+
+def to_onnx(model: keras.Model, path: Path) -> onnx.ModelProto:
+    """Convert with tf2onnx and give the graph the contract's input and output names."""
+    signature = [tf.TensorSpec(contract.INPUT_SHAPE, tf.float32, name=contract.INPUT_NAME)]
+    forward = tf.function(lambda image: model(image, training=False), input_signature=signature)
+    proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
+    # tf2onnx names the output after the TF tensor; the contract says "probabilities".
+    old_name = proto.graph.output[0].name
+    for node in proto.graph.node:
+        node.output[:] = [contract.OUTPUT_NAME if o == old_name else o for o in node.output]
+    proto.graph.output[0].name = contract.OUTPUT_NAME
+    proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    proto.doc_string = "MNIST digit classifier; input image [N,28,28,1] white-on-black in [0,1]"
+    onnx.checker.check_model(proto)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, path)
+    return proto
+
+
+def check_parity(keras_probs: np.ndarray, onnx_probs: np.ndarray) -> dict:
+    """Identical argmax everywhere and max |dp| within bound, or ExportError."""
+    max_diff = float(np.abs(keras_probs - onnx_probs).max())
+    disagreements = int((keras_probs.argmax(1) != onnx_probs.argmax(1)).sum())
+    if disagreements or max_diff > MAX_PROBABILITY_DIFF:
+        raise ExportError(
+            f"ONNX differs from Keras: {disagreements} argmax disagreements, "
+            f"max |dp| = {max_diff:.2e} (allowed {MAX_PROBABILITY_DIFF:.0e})"
+        )
+    return {"images": len(keras_probs), "argmax_disagreements": 0, "max_abs_probability_diff": max_diff}
+
+
+def accuracy_report(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Overall and per-class accuracy."""
+    predicted = probs.argmax(1)
+    per_class = {str(d): float((predicted[labels == d] == d).mean()) for d in range(contract.NUM_CLASSES)}
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "errors": int((predicted != labels).sum()),
+        "per_class_accuracy": per_class,
+    }
+
+
+def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: dict, parity: dict) -> dict:
+    """Everything a user of artifacts/model.onnx needs to know about it."""
+    return {
+        "name": "mnist-cnn-ensemble",
+        "version": classifier.sha256[:12],
+        "sha256": classifier.sha256,
+        "file": onnx_path.name,
+        "file_bytes": onnx_path.stat().st_size,
+        "opset": OPSET,
+        "contract": {
+            "input": {"name": contract.INPUT_NAME, "dtype": "float32", "shape": ["N", 28, 28, 1],
+                      "range": [0, 1], "polarity": "white digit on black (MNIST)"},
+            "output": {"name": contract.OUTPUT_NAME, "dtype": "float32", "shape": ["N", 10], "activation": "softmax"},
+        },
+        "parameters": training["parameters"],
+        "parameters_per_member": training["parameters_per_member"],
+        "test": test,
+        "validation_accuracy": training["validation"]["accuracy"],
+        "member_test_accuracy": training["member_test_accuracy"],
+        "parity_with_keras": parity,
+        "training": training["config"],
+        "training_seconds": training["training_seconds"],
+        "training_machine": training["machine"],
+        "data_md5": mnist.data_md5s(),
+        "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def main() -> int:
+    """Export build/model.keras to artifacts/model.onnx and artifacts/model.json."""
+    try:
+        test_images, test_labels = mnist.load_split("test")
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    keras_path = BUILD_DIR / "model.keras"
+    if not keras_path.is_file():
+        print(f"{keras_path} is missing: run `make train` first", file=sys.stderr)
+        return 1
+    model = keras.models.load_model(keras_path)
+    training = json.loads((BUILD_DIR / "training.json").read_text())
+    onnx_path = ARTIFACTS_DIR / "model.onnx"
+    to_onnx(model, onnx_path)
+
+    x = contract.as_model_input(test_images)
+    keras_probs = model.predict(x, batch_size=1000, verbose=0)
+    classifier = Classifier(onnx_path)
+    onnx_probs = classifier.predict_batched(x)
+    try:
+        parity = check_parity(keras_probs, onnx_probs)
+    except ExportError as exc:
+        onnx_path.unlink()
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    test = accuracy_report(onnx_probs, test_labels)
+    card = model_card(onnx_path, classifier, training, test, parity)
+    (ARTIFACTS_DIR / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {onnx_path} ({card['file_bytes']:,} bytes); ONNX test accuracy {test['accuracy']:.4%}; "
+          f"parity max |dp| {parity['max_abs_probability_diff']:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Service configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digits import preprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything create_app() needs; tests build their own."""
+
+    model_path: Path = ROOT / "artifacts" / "model.onnx"
+    model_card_path: Path = ROOT / "artifacts" / "model.json"
+    web_dir: Path = ROOT / "web"
+    limits: preprocess.Limits = field(default_factory=preprocess.Limits)
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """MODEL_PATH, MODEL_CARD_PATH, WEB_DIR, MAX_UPLOAD_BYTES and MAX_IMAGE_PIXELS override the defaults."""
+        defaults = cls()
+        return cls(
+            model_path=Path(os.environ.get("MODEL_PATH", defaults.model_path)),
+            model_card_path=Path(os.environ.get("MODEL_CARD_PATH", defaults.model_card_path)),
+            web_dir=Path(os.environ.get("WEB_DIR", defaults.web_dir)),
+            limits=preprocess.Limits(
+                max_bytes=int(os.environ.get("MAX_UPLOAD_BYTES", defaults.limits.max_bytes)),
+                max_pixels=int(os.environ.get("MAX_IMAGE_PIXELS", defaults.limits.max_pixels)),
+            ),
+        )

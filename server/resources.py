@@ -1,0 +1,74 @@
+"""The API's resources: short handlers over the classifier and the preprocessing module."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import falcon
+import numpy as np
+
+from digits import preprocess
+from digits.classifier import Classifier
+from server import uploads
+
+
+def prediction(probabilities: np.ndarray, image28: np.ndarray, model_version: str) -> dict:
+    """The predict response body for one image's probabilities."""
+    p = probabilities.astype(np.float64)
+    p /= p.sum()
+    order = np.argsort(-p)
+    return {
+        "digit": int(order[0]),
+        "confidence": float(p[order[0]]),
+        "probabilities": [float(v) for v in p],
+        "top": [{"digit": int(d), "probability": float(p[d])} for d in order[:3]],
+        "input": "data:image/png;base64," + base64.b64encode(preprocess.to_png(image28)).decode("ascii"),
+        "model": model_version,
+    }
+
+
+class Predict:
+    """POST /api/v1/predict: one digit from one image."""
+
+    def __init__(self, classifier: Classifier, limits: preprocess.Limits) -> None:
+        self.classifier = classifier
+        self.limits = limits
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        image28 = preprocess.preprocess(uploads.read_image(req, self.limits), self.limits)
+        probabilities = self.classifier.predict(image28[None])[0]
+        resp.media = prediction(probabilities, image28, self.classifier.sha256[:12])
+
+
+class Health:
+    """GET /healthz: 200 once the model is loaded (it is loaded before the app exists)."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok", "model": self.classifier.sha256[:12]}
+
+
+class JsonDocument:
+    """A JSON document read once at start-up (the model card, the OpenAPI document)."""
+
+    def __init__(self, path: Path) -> None:
+        self.body = json.dumps(json.loads(path.read_text())).encode()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.data = self.body
+        resp.content_type = falcon.MEDIA_JSON
+
+
+class Page:
+    """GET /: the web page."""
+
+    def __init__(self, index: Path) -> None:
+        self.body = index.read_bytes()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.data = self.body
+        resp.content_type = falcon.MEDIA_HTML

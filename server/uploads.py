@@ -1,0 +1,61 @@
+"""Read the uploaded image's bytes from a raw body or a multipart form, in memory, within the byte limit."""
+
+from __future__ import annotations
+
+import falcon
+from falcon.media.multipart import MultipartParseOptions
+
+from digits.preprocess import Limits
+from server.errors import ApiError
+
+RAW_TYPES = frozenset({
+    "image/png", "image/x-png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp", "image/gif",
+    "image/bmp", "image/x-bmp", "image/x-ms-bmp", "image/tiff", "application/octet-stream",
+})  # fmt: skip
+MULTIPART = "multipart/form-data"
+FIELD = "image"
+MAX_PARTS = 16  # a form with the image and a few other fields; more is abuse
+
+
+def multipart_options() -> MultipartParseOptions:
+    """Falcon's multipart parser, bounded."""
+    options = MultipartParseOptions()
+    options.max_body_part_count = MAX_PARTS
+    return options
+
+
+def _too_large(limits: Limits) -> ApiError:
+    return ApiError(falcon.HTTP_413, "too_large", f"The upload is over the limit of {limits.max_bytes:,} bytes.")
+
+
+def _read_bounded(stream, limits: Limits) -> bytes:
+    data = stream.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise _too_large(limits)
+    return data
+
+
+def read_image(req: falcon.Request, limits: Limits) -> bytes:
+    """The image bytes of a predict request, or an ApiError saying what is wrong with the request."""
+    media_type = (req.content_type or "").split(";")[0].strip().lower()
+    if media_type not in RAW_TYPES and media_type != MULTIPART:
+        raise ApiError(
+            falcon.HTTP_415,
+            "unsupported_media_type",
+            f"Send the image as raw bytes (image/png, image/jpeg, ...) or as multipart/form-data with a field "
+            f"named '{FIELD}'; got {media_type or 'no Content-Type'}.",
+        )
+    # Refuse early on the declared length; the read below still bounds what is actually sent.
+    if req.content_length is not None and req.content_length > limits.max_bytes + 64 * 1024:
+        raise _too_large(limits)
+    if media_type != MULTIPART:
+        return _read_bounded(req.bounded_stream, limits)
+    try:
+        for part in req.get_media():
+            if part.name == FIELD:
+                return _read_bounded(part.stream, limits)
+    except falcon.MediaMalformedError as exc:
+        raise ApiError(falcon.HTTP_400, "invalid_multipart", f"The multipart body is malformed: {exc.description}")
+    except falcon.HTTPError as exc:  # e.g. too many parts
+        raise ApiError(falcon.HTTP_400, "invalid_multipart", f"The multipart body is refused: {exc.description}")
+    raise ApiError(falcon.HTTP_400, "missing_image", f"The multipart form has no file field named '{FIELD}'.")

@@ -1,0 +1,228 @@
+"""Train an ensemble of compact CNNs on MNIST and write the Keras model, metrics and plots.
+
+Reads top to bottom: data, augmentation, model, training, one final test evaluation.
+Knobs come from the environment so tests can run a tiny training: EPOCHS, MEMBERS, SUBSET, OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from digits import contract  # noqa: E402
+from train import mnist, plots  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- Hyper-parameters -------------------------------------------------------------------------
+SEED = 20261125
+EPOCHS = int(os.environ.get("EPOCHS", 12))
+MEMBERS = int(os.environ.get("MEMBERS", 4))  # averaged inside one graph: errors of members differ
+SUBSET = int(os.environ.get("SUBSET", 0))  # 0 = all 55k training images; small values make tests fast
+VALIDATION_SIZE = 5000  # held out of the 60k training images; drives checkpoint and schedule
+BATCH_SIZE = 128
+LEARNING_RATE = 2e-3
+LR_DECAY_PER_EPOCH = 0.8  # exponential decay: large steps early, fine-tuning late
+DROPOUT = 0.4
+BN_MOMENTUM = 0.9  # moving statistics must keep up with fast early weight changes
+MAX_ROTATION_DEG = 12  # people write slanted; more than ~15 turns 6s into 9s
+MAX_ZOOM = 0.12
+MAX_SHIFT_PX = 2.5
+MAX_SHEAR = 0.15
+OUT_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))  # Keras model; gitignored
+ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))  # metrics and plots
+
+
+def split_train_validation(images: np.ndarray, labels: np.ndarray) -> tuple:
+    """Shuffle once with the fixed seed and hold out the last VALIDATION_SIZE images."""
+    order = np.random.default_rng(SEED).permutation(len(images))
+    train_idx, val_idx = order[:-VALIDATION_SIZE], order[-VALIDATION_SIZE:]
+    if SUBSET:
+        train_idx, val_idx = train_idx[:SUBSET], val_idx[: max(SUBSET // 5, 100)]
+    return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
+
+
+def random_affine(images: tf.Tensor) -> tf.Tensor:
+    """Rotate, zoom, shear and shift a batch; the same ops users' handwriting varies in."""
+    n = tf.shape(images)[0]
+    angle = tf.random.uniform([n], -1.0, 1.0) * MAX_ROTATION_DEG * math.pi / 180
+    scale = 1.0 + tf.random.uniform([n], -MAX_ZOOM, MAX_ZOOM)
+    shear = tf.random.uniform([n], -MAX_SHEAR, MAX_SHEAR)
+    tx = tf.random.uniform([n], -MAX_SHIFT_PX, MAX_SHIFT_PX)
+    ty = tf.random.uniform([n], -MAX_SHIFT_PX, MAX_SHIFT_PX)
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    # Output pixel (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2), about the centre c.
+    a0, a1 = cos, sin + shear
+    b0, b1 = -sin, cos
+    c = (contract.IMAGE_SIZE - 1) / 2
+    a2 = c - a0 * c - a1 * c - tx
+    b2 = c - b0 * c - b1 * c - ty
+    zeros = tf.zeros([n])
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=[contract.IMAGE_SIZE, contract.IMAGE_SIZE],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, training: bool) -> tf.data.Dataset:
+    """Batched tf.data pipeline; augmentation runs here, never inside the exported model."""
+    ds = tf.data.Dataset.from_tensor_slices((contract.as_model_input(images), labels.astype(np.int32)))
+    if training:
+        ds = ds.shuffle(len(images), seed=SEED, reshuffle_each_iteration=True)
+    ds = ds.batch(BATCH_SIZE)
+    if training:
+        ds = ds.map(lambda x, y: (random_affine(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def conv_bn(x: tf.Tensor, filters: int, kernel: int, strides: int = 1, padding: str = "valid") -> tf.Tensor:
+    """Convolution, batch-norm, ReLU: bias is redundant before batch-norm."""
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    return layers.ReLU()(x)
+
+
+def build_member(name: str) -> keras.Model:
+    """One compact CNN (~200k parameters, ~4M multiply-adds): strided convolutions, no pooling."""
+    inputs = keras.Input(shape=contract.INPUT_SHAPE[1:], name=contract.INPUT_NAME)
+    x = conv_bn(inputs, 32, 3)  # 26x26
+    x = conv_bn(x, 32, 3, strides=2)  # 12x12
+    x = conv_bn(x, 64, 3)  # 10x10
+    x = layers.Dropout(DROPOUT / 2)(x)
+    x = conv_bn(x, 64, 3, strides=2)  # 4x4
+    x = conv_bn(x, 128, 4)  # 1x1: sees the whole digit
+    x = layers.Flatten()(x)
+    x = layers.Dropout(DROPOUT)(x)
+    outputs = layers.Dense(contract.NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_ensemble(members: list[keras.Model]) -> keras.Model:
+    """Average the members' probabilities inside one model with the contract's names."""
+    inputs = keras.Input(shape=contract.INPUT_SHAPE[1:], name=contract.INPUT_NAME)
+    outputs = [m(inputs) for m in members]
+    averaged = layers.Average(name=contract.OUTPUT_NAME)(outputs) if len(outputs) > 1 else outputs[0]
+    if len(outputs) == 1:
+        averaged = layers.Identity(name=contract.OUTPUT_NAME)(averaged)
+    return keras.Model(inputs, averaged, name="mnist_ensemble")
+
+
+def train_member(index: int, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset) -> tuple[keras.Model, dict]:
+    """Train one member; keep the weights of its best validation epoch."""
+    keras.utils.set_random_seed(SEED + index)
+    model = build_member(f"member_{index}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * LR_DECAY_PER_EPOCH**epoch),
+        # patience=EPOCHS never stops early; it only restores the best validation epoch.
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=EPOCHS, restore_best_weights=True),
+    ]
+    print(f"\nMember {index + 1}/{MEMBERS}: {model.count_params():,} parameters", flush=True)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, callbacks=callbacks, verbose=2)
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a model on a labelled set."""
+    probs = model.predict(contract.as_model_input(images), batch_size=1000, verbose=0)
+    predicted = probs.argmax(axis=1)
+    confusion = np.zeros((contract.NUM_CLASSES, contract.NUM_CLASSES), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = confusion.diagonal() / confusion.sum(axis=1)
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "errors": int((predicted != labels).sum()),
+        "per_class_accuracy": {str(d): float(a) for d, a in enumerate(per_class)},
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def main() -> int:
+    """Train, evaluate once on the test set, write model, metrics and plots."""
+    started = time.time()
+    try:
+        train_images, train_labels = mnist.load_split("train")
+        test_images, test_labels = mnist.load_split("test")
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
+    print(f"train {len(x_train)}, validation {len(x_val)}, test {len(test_images)} (test used once, at the end)")
+    train_ds = make_dataset(x_train, y_train, training=True)
+    val_ds = make_dataset(x_val, y_val, training=False)
+
+    members, histories = [], []
+    for i in range(MEMBERS):
+        model, history = train_member(i, train_ds, val_ds)
+        members.append(model)
+        histories.append(history)
+    ensemble = build_ensemble(members)
+    training_seconds = time.time() - started
+
+    validation = evaluate(ensemble, x_val, y_val)
+    test = evaluate(ensemble, test_images, test_labels)
+    member_test_accuracy = [evaluate(m, test_images, test_labels)["accuracy"] for m in members]
+    print(f"validation accuracy {validation['accuracy']:.4%}; test accuracy {test['accuracy']:.4%}")
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    ensemble.save(OUT_DIR / "model.keras")
+    report = {
+        "config": {
+            "seed": SEED,
+            "epochs": EPOCHS,
+            "members": MEMBERS,
+            "subset": SUBSET,
+            "validation_size": VALIDATION_SIZE,
+            "batch_size": BATCH_SIZE,
+            "learning_rate": LEARNING_RATE,
+            "lr_decay_per_epoch": LR_DECAY_PER_EPOCH,
+            "dropout": DROPOUT,
+            "bn_momentum": BN_MOMENTUM,
+            "augmentation": {
+                "max_rotation_deg": MAX_ROTATION_DEG,
+                "max_zoom": MAX_ZOOM,
+                "max_shift_px": MAX_SHIFT_PX,
+                "max_shear": MAX_SHEAR,
+            },
+            "selection": "per member, the epoch with the best validation accuracy",
+        },
+        "parameters": int(ensemble.count_params()),
+        "parameters_per_member": int(members[0].count_params()),
+        "training_seconds": round(training_seconds, 1),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "validation": validation,
+        "test": test,
+        "member_test_accuracy": member_test_accuracy,
+        "history": histories,
+    }
+    (OUT_DIR / "training.json").write_text(json.dumps(report, indent=1))
+    plots.training_curves(histories, ARTIFACTS_DIR / "training_curves.png")
+    plots.confusion_matrix(np.array(test["confusion_matrix"]), ARTIFACTS_DIR / "confusion_matrix.png")
+    print(f"wrote {OUT_DIR / 'model.keras'}, {OUT_DIR / 'training.json'} and plots in {ARTIFACTS_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
