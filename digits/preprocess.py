@@ -234,7 +234,7 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     # Stroke width, in box pixels: a fat marker is thinned, a hairline is thickened, towards MNIST's.
     width = _stroke_width(mask[top:bottom, left:right]) * scale
-    radius = int(round((width - MNIST_STROKE_PX) / 2 / scale))
+    radius = round((width - MNIST_STROKE_PX) / 2 / scale)
     pad = abs(radius) + 2
     digit = np.pad(digit[top:bottom, left:right], pad)
     strokes = np.pad(mask[top:bottom, left:right], pad)

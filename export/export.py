@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import onnx  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
+import keras
+import onnx
+import tensorflow as tf
+import tf2onnx
 
-from digits import contract  # noqa: E402
-from digits.classifier import Classifier  # noqa: E402
-from train import mnist  # noqa: E402
+from digits import contract
+from digits.classifier import Classifier
+from train import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 OPSET = 17
@@ -89,8 +89,13 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
         "file_bytes": onnx_path.stat().st_size,
         "opset": OPSET,
         "contract": {
-            "input": {"name": contract.INPUT_NAME, "dtype": "float32", "shape": ["N", 28, 28, 1],
-                      "range": [0, 1], "polarity": "white digit on black (MNIST)"},
+            "input": {
+                "name": contract.INPUT_NAME,
+                "dtype": "float32",
+                "shape": ["N", 28, 28, 1],
+                "range": [0, 1],
+                "polarity": "white digit on black (MNIST)",
+            },
             "output": {"name": contract.OUTPUT_NAME, "dtype": "float32", "shape": ["N", 10], "activation": "softmax"},
         },
         "parameters": training["parameters"],
@@ -104,7 +109,7 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
         "training_machine": training["machine"],
         "data_md5": mnist.data_md5s(),
         "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -137,8 +142,10 @@ def main() -> int:
     test = accuracy_report(onnx_probs, test_labels)
     card = model_card(onnx_path, classifier, training, test, parity)
     (ARTIFACTS_DIR / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {onnx_path} ({card['file_bytes']:,} bytes); ONNX test accuracy {test['accuracy']:.4%}; "
-          f"parity max |dp| {parity['max_abs_probability_diff']:.1e}")
+    print(
+        f"wrote {onnx_path} ({card['file_bytes']:,} bytes); ONNX test accuracy {test['accuracy']:.4%}; "
+        f"parity max |dp| {parity['max_abs_probability_diff']:.1e}"
+    )
     return 0
 
 

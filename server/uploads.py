@@ -55,7 +55,11 @@ def read_image(req: falcon.Request, limits: Limits) -> bytes:
             if part.name == FIELD:
                 return _read_bounded(part.stream, limits)
     except falcon.MediaMalformedError as exc:
-        raise ApiError(falcon.HTTP_400, "invalid_multipart", f"The multipart body is malformed: {exc.description}")
+        raise ApiError(
+            falcon.HTTP_400, "invalid_multipart", f"The multipart body is malformed: {exc.description}"
+        ) from exc
     except falcon.HTTPError as exc:  # e.g. too many parts
-        raise ApiError(falcon.HTTP_400, "invalid_multipart", f"The multipart body is refused: {exc.description}")
+        raise ApiError(
+            falcon.HTTP_400, "invalid_multipart", f"The multipart body is refused: {exc.description}"
+        ) from exc
     raise ApiError(falcon.HTTP_400, "missing_image", f"The multipart form has no file field named '{FIELD}'.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -28,6 +27,8 @@ MIRRORS = (
 )
 CACHE_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
 DOWNLOAD_TIMEOUT_S = 30
+VALIDATION_SIZE = 5000  # held out of the 60k training images for every choice made in training
+SPLIT_SEED = 20261125
 
 
 class MnistError(RuntimeError):
@@ -67,8 +68,7 @@ def _download(name: str, md5: str, dest: Path, mirrors: tuple[str, ...]) -> None
         errors.append(f"{mirror}: checksum mismatch")
     tmp.unlink(missing_ok=True)
     raise MnistError(
-        f"could not download {name} ({'; '.join(errors)}); "
-        f"set MNIST_DIR to a folder holding the four MNIST .gz files"
+        f"could not download {name} ({'; '.join(errors)}); set MNIST_DIR to a folder holding the four MNIST .gz files"
     )
 
 
@@ -86,8 +86,7 @@ def locate(name: str, md5: str, mirrors: tuple[str, ...] = MIRRORS) -> Path:
     actual = md5_of(path)
     if actual != md5:
         raise MnistError(
-            f"{path} has MD5 {actual}, expected {md5}: the file is corrupt or truncated; "
-            f"replace it with the original"
+            f"{path} has MD5 {actual}, expected {md5}: the file is corrupt or truncated; replace it with the original"
         )
     return path
 
@@ -118,6 +117,12 @@ def load_split(split: str, mirrors: tuple[str, ...] = MIRRORS) -> tuple[np.ndarr
     if len(images) != len(labels):
         raise MnistError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
     return images, labels
+
+
+def train_validation_indices(count: int = 60000) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed split of the training images: (train indices, validation indices)."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(count)
+    return order[:-VALIDATION_SIZE], order[-VALIDATION_SIZE:]
 
 
 def data_md5s() -> dict[str, str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def training_curves(histories: list[dict], path: Path) -> None:
@@ -35,10 +35,22 @@ def confusion_matrix(matrix: np.ndarray, path: Path) -> None:
     ax.imshow(shown, cmap="Blues")
     for (r, c), count in np.ndenumerate(matrix):
         if count:
-            ax.text(c, r, str(count), ha="center", va="center", fontsize=7,
-                    color="white" if shown[r, c] > shown.max() / 2 else "black")
-    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
-           title=f"MNIST test: {matrix.trace()} / {matrix.sum()} correct")
+            ax.text(
+                c,
+                r,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shown[r, c] > shown.max() / 2 else "black",
+            )
+    ax.set(
+        xticks=range(10),
+        yticks=range(10),
+        xlabel="predicted",
+        ylabel="true",
+        title=f"MNIST test: {matrix.trace()} / {matrix.sum()} correct",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

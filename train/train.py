@@ -17,21 +17,20 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import tensorflow as tf
+from keras import layers
 
-from digits import contract  # noqa: E402
-from train import mnist, plots  # noqa: E402
+from digits import contract
+from train import mnist, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # --- Hyper-parameters -------------------------------------------------------------------------
-SEED = 20261125
+SEED = 20261125  # weights, shuffling and augmentation; the data split has its own fixed seed in mnist.py
 EPOCHS = int(os.environ.get("EPOCHS", 12))
 MEMBERS = int(os.environ.get("MEMBERS", 4))  # averaged inside one graph: errors of members differ
 SUBSET = int(os.environ.get("SUBSET", 0))  # 0 = all 55k training images; small values make tests fast
-VALIDATION_SIZE = 5000  # held out of the 60k training images; drives checkpoint and schedule
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
 LR_DECAY_PER_EPOCH = 0.8  # exponential decay: large steps early, fine-tuning late
@@ -46,9 +45,8 @@ ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))  # met
 
 
 def split_train_validation(images: np.ndarray, labels: np.ndarray) -> tuple:
-    """Shuffle once with the fixed seed and hold out the last VALIDATION_SIZE images."""
-    order = np.random.default_rng(SEED).permutation(len(images))
-    train_idx, val_idx = order[:-VALIDATION_SIZE], order[-VALIDATION_SIZE:]
+    """The fixed train/validation split; SUBSET shrinks both for quick runs."""
+    train_idx, val_idx = mnist.train_validation_indices(len(images))
     if SUBSET:
         train_idx, val_idx = train_idx[:SUBSET], val_idx[: max(SUBSET // 5, 100)]
     return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
@@ -194,7 +192,7 @@ def main() -> int:
             "epochs": EPOCHS,
             "members": MEMBERS,
             "subset": SUBSET,
-            "validation_size": VALIDATION_SIZE,
+            "validation_size": mnist.VALIDATION_SIZE,
             "batch_size": BATCH_SIZE,
             "learning_rate": LEARNING_RATE,
             "lr_decay_per_epoch": LR_DECAY_PER_EPOCH,

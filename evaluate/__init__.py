@@ -1,0 +1,1 @@
+"""Evaluation on user-like renders of MNIST test digits, kept out of training and model selection."""

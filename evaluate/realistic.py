@@ -1,0 +1,126 @@
+"""Accuracy of the whole service path (preprocess + ONNX model) on user-like renders.
+
+`python -m evaluate.realistic` renders MNIST *test* digits (never trained or selected on) and reports
+per-kind accuracy; `--source validation` renders the held-out validation digits for development.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from digits import preprocess
+from digits.classifier import DEFAULT_MODEL, Classifier
+from evaluate import renders
+from train import mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "artifacts" / "evaluation.json"
+SEEDS = {"test": 2026, "validation": 7}  # different renders for development and for the report
+
+
+def load_source(source: str) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST test digits, or the validation digits held out of training."""
+    if source == "test":
+        return mnist.load_split("test")
+    images, labels = mnist.load_split("train")
+    _, validation = mnist.train_validation_indices(len(images))
+    return images[validation], labels[validation]
+
+
+def read(render: renders.Render, classifier: Classifier) -> int | None:
+    """The digit the service would answer, or None where it answers 422 no_digit."""
+    try:
+        image28 = preprocess.preprocess(render.data)
+    except preprocess.NoDigit:
+        return None
+    return int(classifier.predict(image28[None])[0].argmax())
+
+
+def score(items: list[renders.Render], classifier: Classifier) -> dict[str, dict]:
+    """Counts per kind: digits read right, digits rejected as blank, blanks rejected."""
+    table: dict[str, dict] = {}
+    for item in items:
+        row = table.setdefault(item.kind, {"digits": 0, "correct": 0, "rejected": 0, "blanks": 0, "blanks_rejected": 0})
+        answer = read(item, classifier)
+        if item.label is None:
+            row["blanks"] += 1
+            row["blanks_rejected"] += answer is None
+        else:
+            row["digits"] += 1
+            row["correct"] += answer == item.label
+            row["rejected"] += answer is None
+    return table
+
+
+def with_rates(table: dict[str, dict]) -> dict[str, dict]:
+    """Add accuracy and rejection rates to the counts."""
+    for row in table.values():
+        row["accuracy"] = row["correct"] / row["digits"]
+        row["rejected_rate"] = row["rejected"] / row["digits"]
+        row["blanks_rejected_rate"] = row["blanks_rejected"] / row["blanks"]
+    return table
+
+
+def _score_chunk(args: tuple[list[renders.Render], str]) -> dict[str, dict]:
+    items, model_path = args
+    return score(items, Classifier(Path(model_path)))
+
+
+def evaluate(source: str, per_kind: int, workers: int = 2) -> dict[str, dict]:
+    """Render and score, spread over worker processes; rows merged per kind."""
+    images, labels = load_source(source)
+    items = renders.renders(images, labels, per_kind, SEEDS[source])
+    chunks = [(items[i::workers], str(DEFAULT_MODEL)) for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_score_chunk, chunks))
+    merged: dict[str, dict] = {}
+    for part in parts:
+        for kind, row in part.items():
+            total = merged.setdefault(kind, dict.fromkeys(row, 0))
+            for key, count in row.items():
+                total[key] += count
+    return with_rates(merged)
+
+
+def markdown(table: dict[str, dict]) -> str:
+    """The README's table."""
+    lines = [
+        "| kind | digits | accuracy | rejected as blank | blanks | blanks answered 422 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for kind, row in table.items():
+        lines.append(
+            f"| {kind} | {row['digits']} | {row['accuracy']:.2%} | {row['rejected_rate']:.2%} "
+            f"| {row['blanks']} | {row['blanks_rejected_rate']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run the evaluation and write artifacts/evaluation.json (test source only)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", choices=sorted(SEEDS), default="test")
+    parser.add_argument("--per-kind", type=int, default=1000)
+    args = parser.parse_args()
+    started = time.time()
+    try:
+        table = evaluate(args.source, args.per_kind)
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    print(markdown(table))
+    print(f"({time.time() - started:.0f} s)")
+    if args.source == "test":
+        REPORT.write_text(json.dumps({"source": "MNIST test", "per_kind": args.per_kind, "kinds": table}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

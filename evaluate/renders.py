@@ -1,0 +1,256 @@
+"""Render digits the way users send them: canvas exports, paint programs, phone photos, scans, fonts.
+
+Handwritten kinds redraw an MNIST digit's centre line with a pen of random width, so stroke width,
+size, position and medium vary independently of the writer. Every render is randomised from a seed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+SUPERSAMPLE = 3  # strokes are drawn larger and reduced, as browsers anti-alias canvas strokes
+
+
+@dataclass(frozen=True)
+class Render:
+    """One evaluation image: encoded bytes, the true digit (None for a blank) and its kind."""
+
+    data: bytes
+    label: int | None
+    kind: str
+
+
+# --- Centre lines of MNIST digits ---------------------------------------------------------
+
+
+def _thin(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a boolean mask to one-pixel centre lines."""
+    img = np.pad(mask.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            p = np.pad(img, 1)
+            p2, p3, p4 = p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:]
+            p5, p6, p7 = p[2:, 2:], p[2:, 1:-1], p[2:, :-2]
+            p8, p9 = p[1:-1, :-2], p[:-2, :-2]
+            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
+            neighbours = sum(ring[:8])
+            transitions = sum(((ring[i] == 0) & (ring[i + 1] == 1)).astype(np.uint8) for i in range(8))
+            first, second = (p2 * p4 * p6, p4 * p6 * p8) if step == 0 else (p2 * p4 * p8, p2 * p6 * p8)
+            side = (first == 0) & (second == 0)
+            remove = (img == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
+            if remove.any():
+                img[remove] = 0
+                changed = True
+        if not changed:
+            return img[1:-1, 1:-1].astype(bool)
+
+
+def centre_line(digit28: np.ndarray, upscale: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Skeleton points (y, x) of an MNIST digit scaled so the taller side is 1, and neighbour segments."""
+    big = Image.fromarray(digit28).resize((28 * upscale, 28 * upscale), Image.Resampling.BICUBIC)
+    skeleton = _thin(np.asarray(big) > 100)
+    ys, xs = np.nonzero(skeleton)
+    index = -np.ones(skeleton.shape, dtype=int)
+    index[ys, xs] = np.arange(len(ys))
+    segments = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        ny, nx = ys + dy, xs + dx
+        ok = (ny < skeleton.shape[0]) & (nx >= 0) & (nx < skeleton.shape[1])
+        j = np.full(len(ys), -1)
+        j[ok] = index[ny[ok], nx[ok]]
+        keep = j >= 0
+        segments.append(np.stack([np.flatnonzero(keep), j[keep]], axis=1))
+    points = np.stack([ys, xs], axis=1).astype(np.float64)
+    points -= points.min(axis=0)
+    points /= max(points.max(), 1.0)
+    return points, np.concatenate(segments)
+
+
+def draw_strokes(
+    digit28: np.ndarray,
+    size: tuple[int, int],
+    height_px: float,
+    centre: tuple[float, float],
+    pen_px: float,
+    angle_deg: float = 0.0,
+) -> np.ndarray:
+    """Coverage map float [H,W] in [0,1] of the digit's centre line drawn with a round pen."""
+    points, segments = centre_line(digit28)
+    ys, xs = points[:, 0], points[:, 1]
+    scale = height_px * SUPERSAMPLE
+    px = (xs - xs.max() / 2) * scale
+    py = (ys - ys.max() / 2) * scale
+    if angle_deg:
+        a = math.radians(angle_deg)
+        px, py = px * math.cos(a) - py * math.sin(a), px * math.sin(a) + py * math.cos(a)
+    px += centre[0] * SUPERSAMPLE
+    py += centre[1] * SUPERSAMPLE
+    width, height = size
+    canvas = Image.new("L", (width * SUPERSAMPLE, height * SUPERSAMPLE), 0)
+    draw = ImageDraw.Draw(canvas)
+    pen = max(1.0, pen_px * SUPERSAMPLE)
+    for a, b in segments:
+        draw.line([(px[a], py[a]), (px[b], py[b])], fill=255, width=round(pen))
+    r = pen / 2
+    for x, y in zip(px, py, strict=True):
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    return np.asarray(canvas.reduce(SUPERSAMPLE), dtype=np.float32) / 255.0
+
+
+# --- Encoding -----------------------------------------------------------------------------
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    """Encode a PIL image."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _placement(rng: np.random.Generator, size: tuple[int, int], height_px: float) -> tuple[float, float]:
+    """A random centre that keeps the whole digit (up to its aspect ratio) inside the image."""
+    width, height = size
+    half = height_px / 2 * 1.05
+    return rng.uniform(half, width - half), rng.uniform(half, height - half)
+
+
+# --- Kinds ----------------------------------------------------------------------------------
+
+
+def canvas(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """A browser canvas export: black ink on a transparent background, thin to thick pens."""
+    side = int(rng.integers(200, 501))
+    rgba = np.zeros((side, side, 4), dtype=np.uint8)
+    if digit28 is not None:
+        height_px = rng.uniform(0.35, 0.85) * side
+        pen = height_px * rng.uniform(0.03, 0.16)
+        ink = draw_strokes(digit28, (side, side), height_px, _placement(rng, (side, side), height_px), pen)
+        rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
+    return encode(Image.fromarray(rgba), "PNG")
+
+
+def paint(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """A paint program: dark, coloured ink on white, opaque, PNG or BMP."""
+    width, height = int(rng.integers(200, 801)), int(rng.integers(200, 801))
+    ink_colour = np.array([[0, 0, 0], [20, 40, 160], [150, 20, 20], [10, 100, 40], [90, 20, 120]][rng.integers(5)])
+    coverage = np.zeros((height, width), dtype=np.float32)
+    if digit28 is not None:
+        height_px = rng.uniform(0.35, 0.85) * min(width, height)
+        pen = height_px * rng.uniform(0.04, 0.14)
+        coverage = draw_strokes(digit28, (width, height), height_px, _placement(rng, (width, height), height_px), pen)
+    rgb = 255 * (1 - coverage[..., None]) + ink_colour * coverage[..., None]
+    return encode(Image.fromarray(rgb.round().astype(np.uint8)), ["PNG", "BMP"][rng.integers(2)])
+
+
+def photo(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """A phone photo of pen on paper: uneven light, noise, blur, slight rotation, JPEG."""
+    width, height = [(640, 480), (800, 600), (1024, 768), (1200, 1600), (1600, 1200)][rng.integers(5)]
+    paper = rng.uniform(200, 245, size=3) * np.array([1.0, 0.98, 0.94])
+    coverage = np.zeros((height, width), dtype=np.float32)
+    if digit28 is not None:
+        height_px = rng.uniform(0.3, 0.7) * min(width, height)
+        pen = height_px * rng.uniform(0.04, 0.10)
+        centre = _placement(rng, (width, height), height_px)
+        coverage = draw_strokes(digit28, (width, height), height_px, centre, pen, rng.uniform(-8, 8))
+    ink = np.array([[25, 25, 30], [20, 30, 90], [40, 40, 40]][rng.integers(3)], dtype=np.float32)
+    darkness = rng.uniform(0.75, 1.0)  # ballpoint ink is not fully opaque
+    rgb = paper * (1 - darkness * coverage[..., None]) + ink * darkness * coverage[..., None]
+    # Light falls off from a random point: up to 45% darker at the far side.
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    lx, ly = rng.uniform(0, width), rng.uniform(0, height)
+    distance = np.hypot(xx - lx, yy - ly) / np.hypot(width, height)
+    light = 1.0 - rng.uniform(0.15, 0.45) * distance
+    rgb = rgb * light[..., None]
+    rgb += rng.normal(0, rng.uniform(2, 8), size=rgb.shape)
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.6)))
+    return encode(image, "JPEG", quality=int(rng.integers(55, 92)))
+
+
+def white_on_black(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """A large white-on-black image, such as an enlarged MNIST-style picture."""
+    side = int(rng.integers(400, 1201))
+    if digit28 is None:
+        return encode(Image.new("L", (side, side), 0), "PNG")
+    margin = int(rng.integers(0, 8))  # MNIST's own 4 px border, or tighter or looser
+    padded = np.pad(digit28, margin)
+    return encode(Image.fromarray(padded).resize((side, side), Image.Resampling.BICUBIC), "PNG")
+
+
+def small_far(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """A small digit far from the centre of a big canvas (transparent or white)."""
+    width, height = int(rng.integers(900, 1601)), int(rng.integers(700, 1201))
+    coverage = np.zeros((height, width), dtype=np.float32)
+    if digit28 is not None:
+        height_px = rng.uniform(0.06, 0.15) * height
+        pen = height_px * rng.uniform(0.06, 0.14)
+        # In one of the four corner regions, a fifth of the image from its edges.
+        cx = rng.choice([rng.uniform(0.08, 0.25), rng.uniform(0.75, 0.92)]) * width
+        cy = rng.choice([rng.uniform(0.1, 0.25), rng.uniform(0.75, 0.9)]) * height
+        coverage = draw_strokes(digit28, (width, height), height_px, (cx, cy), pen)
+    if rng.random() < 0.5:
+        rgba = np.zeros((height, width, 4), dtype=np.uint8)
+        rgba[..., 3] = np.round(coverage * 255).astype(np.uint8)
+        return encode(Image.fromarray(rgba), "PNG")
+    grey = np.round(255 * (1 - coverage)).astype(np.uint8)
+    return encode(Image.fromarray(grey), "PNG")
+
+
+def mnist16(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """The classic 16-bit MNIST sample PNG: values multiplied by 255."""
+    values = np.zeros((28, 28), dtype=np.uint16) if digit28 is None else digit28.astype(np.uint16) * 255
+    return encode(Image.fromarray(values), "PNG")
+
+
+def printed(rng: np.random.Generator, digit: int | None) -> bytes:
+    """A printed digit in a DejaVu font, dark on white, with slight rotation."""
+    width, height = int(rng.integers(200, 601)), int(rng.integers(200, 601))
+    image = Image.new("L", (width, height), int(rng.integers(230, 256)))
+    if digit is not None:
+        fonts = sorted(FONT_DIR.glob("DejaVu*.ttf"))
+        font = ImageFont.truetype(str(fonts[rng.integers(len(fonts))]), size=int(rng.uniform(0.4, 0.9) * height))
+        glyph = Image.new("L", (height, height), 0)
+        ImageDraw.Draw(glyph).text((height / 2, height / 2), str(digit), font=font, fill=255, anchor="mm")
+        glyph = glyph.rotate(rng.uniform(-5, 5), resample=Image.Resampling.BICUBIC)
+        box = glyph.getbbox()
+        if box:
+            glyph = glyph.crop(box)
+            x = int(rng.integers(0, max(1, width - glyph.width)))
+            y = int(rng.integers(0, max(1, height - glyph.height)))
+            ink = Image.new("L", glyph.size, int(rng.integers(0, 60)))
+            image.paste(ink, (x, y), glyph)
+    return encode(image, "PNG")
+
+
+HANDWRITTEN: dict[str, Callable[[np.random.Generator, np.ndarray | None], bytes]] = {
+    "canvas": canvas,
+    "paint": paint,
+    "photo": photo,
+    "white_on_black": white_on_black,
+    "small_far": small_far,
+    "mnist16": mnist16,
+}
+
+
+def renders(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: int) -> list[Render]:
+    """per_kind renders of each handwritten kind, printed digits, and a blank of every kind."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for kind, make in HANDWRITTEN.items():
+        for i in rng.choice(len(images), size=per_kind, replace=False):
+            out.append(Render(make(rng, images[i]), int(labels[i]), kind))
+        out += [Render(make(rng, None), None, kind) for _ in range(max(10, per_kind // 10))]
+    for _ in range(per_kind):
+        digit = int(rng.integers(10))
+        out.append(Render(printed(rng, digit), digit, "printed"))
+    out += [Render(printed(rng, None), None, "printed") for _ in range(max(10, per_kind // 10))]
+    return out

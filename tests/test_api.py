@@ -1,0 +1,193 @@
+"""The HTTP API in-process (falcon.testing): every status code, both upload styles, one error shape."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import falcon.testing
+import numpy as np
+import pytest
+from PIL import Image
+
+from digits.preprocess import Limits
+from server.app import create_app
+from server.config import Config
+from server.middleware import SECURITY_HEADERS
+from tests.conftest import png_bytes
+
+
+@pytest.fixture(scope="module")
+def seven_png(mnist_test) -> bytes:
+    images, labels = mnist_test
+    digit = images[np.flatnonzero(labels == 7)[0]]
+    return png_bytes(255 - np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BICUBIC)))
+
+
+def multipart(fields: dict[str, tuple[str, bytes, str]], boundary: str = "XyZzy") -> tuple[bytes, str]:
+    """Encode a multipart/form-data body by hand (name -> (filename, bytes, content type))."""
+    body = b""
+    for name, (filename, data, ctype) in fields.items():
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: {ctype}\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def assert_error(result: falcon.testing.Result, status: int, code: str) -> None:
+    assert result.status_code == status, result.text
+    assert result.headers["content-type"].startswith("application/json")
+    body = result.json
+    assert body["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    assert "Traceback" not in result.text
+
+
+def test_predict_raw_png(client, seven_png: bytes) -> None:
+    result = client.simulate_post("/api/v1/predict", body=seven_png, headers={"Content-Type": "image/png"})
+    assert result.status_code == 200, result.text
+    body = result.json
+    assert body["digit"] == 7
+    assert body["confidence"] == pytest.approx(max(body["probabilities"]))
+    assert len(body["probabilities"]) == 10 and sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-6)
+    assert [t["digit"] for t in body["top"]] == list(np.argsort(body["probabilities"])[::-1][:3])
+    assert body["top"][0]["probability"] >= body["top"][1]["probability"] >= body["top"][2]["probability"]
+    assert body["model"] == client.simulate_get("/api/v1/model").json["version"]
+    prefix = "data:image/png;base64,"
+    assert body["input"].startswith(prefix)
+    seen = Image.open(io.BytesIO(base64.b64decode(body["input"][len(prefix) :])))
+    assert seen.size == (28, 28) and seen.mode == "L"
+    pixels = np.asarray(seen)
+    assert pixels.max() > 200 and pixels[0].max() < 30, "white digit on a black border, like MNIST"
+
+
+def test_predict_multipart(client, seven_png: bytes) -> None:
+    body, ctype = multipart({"note": ("n.txt", b"hello", "text/plain"), "image": ("seven.png", seven_png, "image/png")})
+    result = client.simulate_post("/api/v1/predict", body=body, headers={"Content-Type": ctype})
+    assert result.status_code == 200, result.text
+    assert result.json["digit"] == 7
+
+
+@pytest.mark.parametrize("ctype", ["application/octet-stream", "image/jpeg", "image/webp"])
+def test_content_type_need_not_match_the_bytes(client, seven_png: bytes, ctype: str) -> None:
+    result = client.simulate_post("/api/v1/predict", body=seven_png, headers={"Content-Type": ctype})
+    assert result.status_code == 200 and result.json["digit"] == 7
+
+
+def test_blank_is_422_no_digit(client) -> None:
+    blank = png_bytes(np.zeros((280, 280, 4), dtype=np.uint8))
+    result = client.simulate_post("/api/v1/predict", body=blank, headers={"Content-Type": "image/png"})
+    assert_error(result, 422, "no_digit")
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage" * 10, b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+def test_undecodable_is_400_invalid_image(client, data: bytes) -> None:
+    result = client.simulate_post("/api/v1/predict", body=data, headers={"Content-Type": "image/png"})
+    assert_error(result, 400, "invalid_image")
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "text/plain", "image/svg+xml", "text/html", None])
+def test_other_media_types_are_415(client, seven_png: bytes, ctype: str | None) -> None:
+    headers = {"Content-Type": ctype} if ctype else {}
+    result = client.simulate_post("/api/v1/predict", body=seven_png, headers=headers)
+    assert_error(result, 415, "unsupported_media_type")
+
+
+def test_over_byte_limit_is_413() -> None:
+    small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_bytes=1000))))
+    result = small.simulate_post("/api/v1/predict", body=b"\0" * 5000, headers={"Content-Type": "image/png"})
+    assert_error(result, 413, "too_large")
+
+
+def test_over_pixel_limit_is_413(seven_png: bytes) -> None:
+    small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_pixels=10_000))))
+    result = small.simulate_post("/api/v1/predict", body=seven_png, headers={"Content-Type": "image/png"})
+    assert_error(result, 413, "too_large")
+
+
+def test_multipart_without_the_field_is_400(client, seven_png: bytes) -> None:
+    body, ctype = multipart({"file": ("seven.png", seven_png, "image/png")})
+    result = client.simulate_post("/api/v1/predict", body=body, headers={"Content-Type": ctype})
+    assert_error(result, 400, "missing_image")
+
+
+def test_malformed_multipart_is_400(client) -> None:
+    result = client.simulate_post(
+        "/api/v1/predict", body=b"--nope\r\ngarbage", headers={"Content-Type": "multipart/form-data; boundary=XyZzy"}
+    )
+    assert_error(result, 400, "invalid_multipart")
+
+
+def test_multipart_with_too_many_parts_is_400(client, seven_png: bytes) -> None:
+    fields = {f"f{i}": ("x.txt", b"x", "text/plain") for i in range(100)}
+    fields["image"] = ("seven.png", seven_png, "image/png")
+    body, ctype = multipart(fields)
+    result = client.simulate_post("/api/v1/predict", body=body, headers={"Content-Type": ctype})
+    assert_error(result, 400, "invalid_multipart")
+
+
+def test_unknown_route_and_method_are_json(client) -> None:
+    assert_error(client.simulate_get("/nope"), 404, "not_found")
+    assert_error(client.simulate_get("/api/v1/predict"), 405, "method_not_allowed")
+
+
+class Exploding:
+    def on_post(self, req, resp) -> None:
+        raise RuntimeError("secret internal detail")
+
+
+def test_unexpected_exception_is_a_bare_500_with_request_id(caplog) -> None:
+    app = create_app(Config())
+    app.add_route("/explode", Exploding())
+    result = falcon.testing.TestClient(app).simulate_post("/explode", headers={"X-Request-ID": "abc-123"})
+    assert_error(result, 500, "internal_error")
+    assert "secret" not in result.text and result.json["request_id"] == "abc-123"
+    assert "abc-123" in caplog.text and "secret internal detail" in caplog.text
+
+
+def test_healthz_model_card_and_openapi(client) -> None:
+    health = client.simulate_get("/healthz")
+    assert health.status_code == 200 and health.json["status"] == "ok"
+    card = client.simulate_get("/api/v1/model").json
+    assert card["sha256"].startswith(health.json["model"]) and card["test"]["accuracy"] >= 0.997
+    spec = client.simulate_get("/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    predict = spec["paths"]["/api/v1/predict"]["post"]
+    assert {"image/png", "multipart/form-data"} <= set(predict["requestBody"]["content"])
+    assert {"200", "400", "413", "415", "422"} <= set(predict["responses"])
+
+
+def test_page_is_served(client) -> None:
+    result = client.simulate_get("/")
+    assert result.status_code == 200 and result.headers["content-type"].startswith("text/html")
+    assert b"<html" in result.content.lower()
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/nope", "/api/v1/model"])
+def test_security_headers_on_every_response(client, path: str) -> None:
+    result = client.simulate_get(path)
+    for name, value in SECURITY_HEADERS.items():
+        assert result.headers[name] == value
+    assert "frame-ancestors 'none'" in result.headers["content-security-policy"]
+    assert result.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/../server/app.py", "/static/..%2fserver%2fapp.py", "/static/%2e%2e/server/app.py", "/static//etc/passwd"],
+)
+def test_static_route_allows_no_traversal(client, path: str) -> None:
+    result = client.simulate_get(path)
+    assert result.status_code == 404
+    assert b"create_app" not in result.content and b"root:" not in result.content
+
+
+def test_error_bodies_are_json_documents(client) -> None:
+    result = client.simulate_post("/api/v1/predict", body=b"x", headers={"Content-Type": "text/plain"})
+    assert set(json.loads(result.text)) >= {"code", "message"}

@@ -1,0 +1,273 @@
+"""Preprocessing: every format and mode people send ends up as the same MNIST-style digit."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digits import preprocess
+from digits.classifier import Classifier
+from tests.conftest import png_bytes
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+@pytest.fixture(scope="module")
+def seven(mnist_test) -> np.ndarray:
+    """A clearly written 7 from the MNIST test set, as uint8 28x28 white-on-black."""
+    images, labels = mnist_test
+    return images[0] if labels[0] == 7 else images[np.flatnonzero(labels == 7)[0]]
+
+
+def big_dark_on_light(digit28: np.ndarray, side: int = 280) -> np.ndarray:
+    """The digit enlarged, dark ink on white: how a scan or a paint program looks."""
+    return 255 - np.asarray(Image.fromarray(digit28).resize((side, side), Image.Resampling.BICUBIC))
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def reads_as(data: bytes, classifier: Classifier) -> int:
+    image28 = preprocess.preprocess(data)
+    assert image28.shape == (28, 28) and image28.dtype == np.float32
+    assert image28.min() >= 0.0 and image28.max() <= 1.0
+    return int(classifier.predict(image28[None])[0].argmax())
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_every_format_decodes_and_reads(fmt: str, seven: np.ndarray, classifier: Classifier) -> None:
+    data = encode(Image.fromarray(big_dark_on_light(seven)).convert("RGB"), fmt)
+    assert reads_as(data, classifier) == 7
+
+
+def test_canvas_export_black_ink_on_transparent(seven: np.ndarray, classifier: Classifier) -> None:
+    """The classic failure: dropping alpha turns this into a black square."""
+    rgba = np.zeros((300, 300, 4), dtype=np.uint8)
+    rgba[..., 3] = np.asarray(Image.fromarray(seven).resize((300, 300), Image.Resampling.BICUBIC))
+    image28 = preprocess.preprocess(png_bytes(rgba))
+    assert 0.05 < image28.mean() < 0.35, "ink must be a minority of the image, white on black"
+    assert reads_as(png_bytes(rgba), classifier) == 7
+
+
+def test_white_ink_on_transparent(seven: np.ndarray, classifier: Classifier) -> None:
+    rgba = np.full((200, 200, 4), 255, dtype=np.uint8)
+    rgba[..., 3] = np.asarray(Image.fromarray(seven).resize((200, 200), Image.Resampling.BICUBIC))
+    assert reads_as(png_bytes(rgba), classifier) == 7
+
+
+def test_la_mode_grey_with_alpha(seven: np.ndarray, classifier: Classifier) -> None:
+    alpha = Image.fromarray(seven).resize((200, 200), Image.Resampling.BICUBIC)
+    image = Image.merge("LA", [Image.new("L", (200, 200), 0), alpha])
+    assert reads_as(encode(image, "PNG"), classifier) == 7
+
+
+def test_16_bit_mnist_sample_is_not_clipped(seven: np.ndarray, classifier: Classifier) -> None:
+    """MNIST's sample PNGs are 16-bit with values x255; convert('L') clips them to black and white."""
+    data = png_bytes(Image.fromarray(seven.astype(np.uint16) * 255))
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    image28 = preprocess.preprocess(data)
+    # Anti-aliased edges survive: many grey levels, not just 0 and 1.
+    assert len(np.unique(np.round(image28 * 255))) > 20
+    assert reads_as(data, classifier) == 7
+
+
+def test_16_bit_tiff(seven: np.ndarray, classifier: Classifier) -> None:
+    big = np.asarray(Image.fromarray(seven).resize((112, 112), Image.Resampling.BICUBIC)).astype(np.uint16) * 257
+    assert reads_as(encode(Image.fromarray(big), "TIFF"), classifier) == 7
+
+
+def test_palette_and_one_bit(seven: np.ndarray, classifier: Classifier) -> None:
+    light = Image.fromarray(big_dark_on_light(seven))
+    assert reads_as(encode(light.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE), "PNG"), classifier) == 7
+    assert reads_as(encode(light.convert("1"), "PNG"), classifier) == 7
+
+
+def test_palette_with_transparency(seven: np.ndarray, classifier: Classifier) -> None:
+    mask = np.asarray(Image.fromarray(seven).resize((140, 140))) > 128
+    indices = np.where(mask, 1, 0).astype(np.uint8)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([0, 0, 0, 0, 0, 0] + [0] * 762)
+    image.info["transparency"] = 0  # index 0 transparent, index 1 black ink
+    assert reads_as(encode(image, "PNG", transparency=0), classifier) == 7
+
+
+def test_cmyk_jpeg(seven: np.ndarray, classifier: Classifier) -> None:
+    cmyk = Image.fromarray(big_dark_on_light(seven)).convert("RGB").convert("CMYK")
+    assert reads_as(encode(cmyk, "JPEG"), classifier) == 7
+
+
+def test_coloured_ink_on_white(seven: np.ndarray, classifier: Classifier) -> None:
+    coverage = 1 - big_dark_on_light(seven)[..., None] / 255.0
+    for colour in ([200, 30, 30], [30, 60, 200], [230, 200, 0]):  # yellow is light, but one channel is dark
+        rgb = 255 * (1 - coverage) + np.array(colour) * coverage
+        assert reads_as(png_bytes(rgb.astype(np.uint8)), classifier) == 7, colour
+
+
+def test_exif_orientation_is_honoured(seven: np.ndarray, classifier: Classifier) -> None:
+    # Stored rotated 90 degrees clockwise; EXIF orientation 6 says "rotate 90 CW to display".
+    stored = Image.fromarray(big_dark_on_light(seven)).convert("RGB").transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(stored, "JPEG", exif=exif)
+    assert reads_as(data, classifier) == 7
+    # Without the tag the same pixels lie on their side and must not read as the same upright image.
+    upright = preprocess.preprocess(data)
+    sideways = preprocess.preprocess(encode(stored, "JPEG"))
+    assert np.abs(upright - sideways).mean() > 0.05
+
+
+def test_animated_gif_uses_first_frame(seven: np.ndarray, mnist_test, classifier: Classifier) -> None:
+    images, labels = mnist_test
+    two = images[np.flatnonzero(labels == 2)[0]]
+    frames = [Image.fromarray(big_dark_on_light(d)).convert("P") for d in (seven, two)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert reads_as(data, classifier) == 7
+
+
+def test_animated_webp_uses_first_frame(seven: np.ndarray, mnist_test, classifier: Classifier) -> None:
+    images, labels = mnist_test
+    two = images[np.flatnonzero(labels == 2)[0]]
+    frames = [Image.fromarray(big_dark_on_light(d)).convert("RGB") for d in (seven, two)]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    assert reads_as(data, classifier) == 7
+
+
+def test_digit_off_centre_is_not_cropped_away(seven: np.ndarray, classifier: Classifier) -> None:
+    canvas = np.full((600, 900), 255, dtype=np.uint8)
+    canvas[20:140, 760:880] = 255 - np.asarray(Image.fromarray(seven).resize((120, 120)))
+    assert reads_as(png_bytes(canvas), classifier) == 7
+
+
+def test_output_follows_mnist_normalisation(seven: np.ndarray) -> None:
+    image28 = preprocess.preprocess(png_bytes(big_dark_on_light(seven, side=500)))
+    rows, cols = np.nonzero(image28 > 0.1)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 in (19, 20, 21)  # longer side ~20 px
+    cy, cx = np.average(np.indices(image28.shape), axis=(1, 2), weights=image28)
+    assert abs(cy - 13.5) <= 1.0 and abs(cx - 13.5) <= 1.0  # centre of mass in the middle
+    assert image28.max() == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("pen_px", [2, 40])
+def test_stroke_width_is_normalised(pen_px: int) -> None:
+    """A hairline and a fat marker both come out with MNIST-like strokes."""
+    image = Image.new("L", (400, 400), 255)
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(image).line([(120, 60), (280, 60), (170, 340)], fill=0, width=pen_px)
+    image28 = preprocess.preprocess(encode(image, "PNG"))
+    ink = image28.sum() / 20  # mean ink per row of the 20 px box ~ stroke width in px
+    assert 1.5 < ink < 5.0, f"pen {pen_px}px came out with {ink:.1f} px of ink per row"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: png_bytes(np.zeros((300, 300, 4), dtype=np.uint8)),  # empty canvas export
+        lambda: png_bytes(np.full((300, 300), 255, dtype=np.uint8)),  # white
+        lambda: png_bytes(np.zeros((300, 300), dtype=np.uint8)),  # black
+        lambda: png_bytes(np.full((50, 80, 3), (30, 120, 200), dtype=np.uint8)),  # one colour
+        lambda: png_bytes(np.zeros((28, 28), dtype=np.uint16)),  # 16-bit blank
+        lambda: png_bytes(np.full((1, 1), 255, dtype=np.uint8)),  # a single pixel
+    ],
+)
+def test_blank_images_have_no_digit(make) -> None:
+    with pytest.raises(preprocess.NoDigit):
+        preprocess.preprocess(make())
+
+
+def test_blank_paper_photo_has_no_digit() -> None:
+    rng = np.random.default_rng(0)
+    xx = np.mgrid[0:480, 0:640][1]
+    paper = 230 * (1 - 0.35 * xx / 640)[..., None] * np.ones(3) + rng.normal(0, 6, (480, 640, 3))
+    data = encode(Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)), "JPEG", quality=70)
+    with pytest.raises(preprocess.NoDigit):
+        preprocess.preprocess(data)
+
+
+def test_a_speck_alone_is_no_digit() -> None:
+    canvas = np.full((400, 400), 255, dtype=np.uint8)
+    canvas[200:203, 100:103] = 0
+    with pytest.raises(preprocess.NoDigit):
+        preprocess.preprocess(png_bytes(canvas))
+
+
+def test_specks_do_not_move_the_digit(seven: np.ndarray, classifier: Classifier) -> None:
+    canvas = big_dark_on_light(seven, side=300).copy()
+    rng = np.random.default_rng(1)
+    for y, x in rng.integers(0, 297, size=(12, 2)):
+        canvas[y : y + 2, x : x + 2] = 0
+    assert reads_as(png_bytes(canvas), classifier) == 7
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size; its pixel data is a tiny compressed stream."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_is_refused_before_allocation() -> None:
+    data = _png_header_only(60000, 60000)  # 3.6 gigapixels: 3.6 GB if decoded
+    started = time.perf_counter()
+    with pytest.raises(preprocess.TooLarge, match="pixels"):
+        preprocess.preprocess(data)
+    assert time.perf_counter() - started < 1.0  # refused from the header, nothing decoded
+
+
+def test_limits_are_configurable(seven: np.ndarray) -> None:
+    data = png_bytes(big_dark_on_light(seven))
+    with pytest.raises(preprocess.TooLarge, match="bytes"):
+        preprocess.preprocess(data, preprocess.Limits(max_bytes=len(data) - 1))
+    with pytest.raises(preprocess.TooLarge, match="pixels"):
+        preprocess.preprocess(data, preprocess.Limits(max_pixels=280 * 280 - 1))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00" * 100,
+        bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8)),
+        b"<svg xmlns='http://www.w3.org/2000/svg'><circle r='5'/></svg>",
+        b"<html><body>7</body></html>",
+        b'{"image": "7"}',
+    ],
+    ids=["empty", "zeros", "random", "svg", "html", "json"],
+)
+def test_not_an_image(data: bytes) -> None:
+    with pytest.raises(preprocess.InvalidImage):
+        preprocess.preprocess(data)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_truncated_files_are_invalid(fmt: str, seven: np.ndarray) -> None:
+    data = encode(Image.fromarray(big_dark_on_light(seven)).convert("RGB"), fmt)
+    with pytest.raises(preprocess.InvalidImage):
+        preprocess.preprocess(data[: len(data) // 2])
+
+
+def test_unsupported_container_is_invalid(seven: np.ndarray) -> None:
+    data = encode(Image.fromarray(big_dark_on_light(seven)), "PPM")  # Pillow reads it, the API does not take it
+    with pytest.raises(preprocess.InvalidImage):
+        preprocess.preprocess(data)

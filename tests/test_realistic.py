@@ -1,0 +1,24 @@
+"""The realistic-input evaluation at a small size, with the service issue's bars asserted."""
+
+from __future__ import annotations
+
+import pytest
+
+from digits.classifier import Classifier
+from evaluate import realistic, renders
+
+PER_KIND = 60  # ~500 renders: about a minute; `make evaluate` runs 1000 per kind
+
+
+@pytest.mark.slow
+def test_user_like_renders_of_mnist_test_digits(mnist_dir) -> None:
+    images, labels = realistic.load_source("test")
+    items = renders.renders(images, labels, PER_KIND, seed=99)  # not the report's seed
+    table = realistic.with_rates(realistic.score(items, Classifier()))
+    print("\n" + realistic.markdown(table))
+    for kind in renders.HANDWRITTEN:
+        assert table[kind]["accuracy"] >= 0.95, (kind, table[kind])  # >= 99% at full size; 60 samples are noisy
+    assert all(row["blanks_rejected_rate"] == 1.0 for row in table.values()), "every blank answers 422"
+    rejected = sum(table[k]["rejected"] for k in renders.HANDWRITTEN)
+    assert rejected <= 1, f"{rejected} real digits rejected as blank"
+    assert table["printed"]["accuracy"] >= 0.9

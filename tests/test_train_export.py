@@ -1,0 +1,55 @@
+"""A tiny train -> export -> onnxruntime run on a subset, in seconds, through the real scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digits.classifier import Classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir: Path, tmp_path: Path, mnist_test):
+    env = {**os.environ, "EPOCHS": "1", "MEMBERS": "2", "SUBSET": "2048", "OUT_DIR": str(tmp_path),
+           "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
+    train = subprocess.run([sys.executable, "-m", "train.train"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
+    for name in ("model.keras", "training.json", "training_curves.png", "confusion_matrix.png"):
+        assert (tmp_path / name).is_file(), name
+    report = json.loads((tmp_path / "training.json").read_text())
+    assert report["config"]["epochs"] == 1 and len(report["history"]) == 2
+    assert report["config"]["seed"] and report["parameters_per_member"] <= 400_000
+
+    export = subprocess.run([sys.executable, "-m", "export.export"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["parity_with_keras"]["argmax_disagreements"] == 0
+    assert card["parity_with_keras"]["max_abs_probability_diff"] <= 1e-5
+
+    images, labels = mnist_test
+    classifier = Classifier(tmp_path / "model.onnx")  # checks the contract on load
+    accuracy = float((classifier.predict(images[:1000]).argmax(1) == labels[:1000]).mean())
+    assert accuracy == pytest.approx(card["test"]["accuracy"], abs=0.02)
+    assert accuracy > 0.5, "even one epoch on 2k images learns something"
+    assert np.allclose(classifier.predict(images[:3]).sum(1), 1, atol=1e-5)
+
+
+def test_export_refuses_a_model_that_differs_from_keras() -> None:
+    from export.export import ExportError, check_parity
+
+    p = np.full((4, 10), 0.1, dtype=np.float32)
+    check_parity(p, p + 1e-6)
+    with pytest.raises(ExportError, match="max"):
+        check_parity(p, p + 1e-4)
+    q = p.copy()
+    q[0, 3] = 0.2
+    with pytest.raises(ExportError, match="1 argmax disagreements"):
+        check_parity(p, q)
