@@ -23,12 +23,13 @@ WORK_SIDE = 640  # analysis resolution: enough for a 20 px digit, cheap on a 12 
 DIGIT_BOX = 20  # MNIST fits the digit's longer side into 20 px ...
 CANVAS = contract.IMAGE_SIZE  # ... and centres its mass in 28x28
 MNIST_STROKE_PX = 2.6  # typical MNIST stroke width at that scale
+STROKE_RANGE = 1.6  # widths within this factor of it are left alone: MNIST itself varies that much
 MIN_CONTRAST = 0.2  # weakest ink we read; paper noise and JPEG blocks stay below it
 MIN_DIGIT_FRACTION = 0.03  # a digit spans at least 3% of the image's longer side
 BACKGROUND_GRID = 32  # cells per side of the coarse grid the background is estimated on
 BACKGROUND_WINDOW = 9  # cells
 FLAT_BACKGROUND = 0.03  # below this spread of levels, the background is one level
-STROKE_ANALYSIS_SIDE = 64  # px; stroke width is measured on a mask at most this large
+STAGE_BOX = 3 * DIGIT_BOX  # stroke width is evened out at 3x the final scale: fine steps, small arrays
 SPECK_FRACTION = 0.04  # components under 4% of the largest one's ink are specks
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is invalid, not half an image
@@ -213,35 +214,46 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
 # --- MNIST normalisation ----------------------------------------------------------------------
 
 
-def _stroke_width(mask: np.ndarray) -> float:
+def _stroke_width(strokes: np.ndarray) -> float:
     """Mean stroke width in pixels: twice the distance from a stroke's centre line to its edge."""
-    factor = max(1, max(mask.shape) // STROKE_ANALYSIS_SIDE)  # a coarser mask is plenty, and fast
-    if factor > 1:
-        h, w = mask.shape[0] // factor * factor, mask.shape[1] // factor * factor
-        mask = mask[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3)) >= 0.5
-    distance = ndimage.distance_transform_edt(np.pad(mask, 1))
+    distance = ndimage.distance_transform_edt(np.pad(strokes, 1))
     ridge = distance[(distance >= ndimage.maximum_filter(distance, size=3)) & (distance > 0)]
-    return float(2 * ridge.mean() - 1) * factor if ridge.size else float(factor)
+    return float(2 * ridge.mean() - 1) if ridge.size else 1.0
+
+
+def _resize(pixels: np.ndarray, scale: float) -> np.ndarray:
+    """Anti-aliased float resize (area average down, bilinear up)."""
+    height, width = pixels.shape
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize(size, resample))
 
 
 def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """MNIST-style 28x28 float image of the masked digit: crop, even out stroke width, fit, centre."""
-    region = ndimage.binary_dilation(mask, iterations=2)  # keep anti-aliased edges, not specks
-    digit = np.where(region, ink, 0.0)
     rows, cols = np.nonzero(mask)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    scale = DIGIT_BOX / max(bottom - top, right - left)  # working pixels -> 20 px box pixels
+    scale = STAGE_BOX / max(bottom - top, right - left)
+    top, left = max(top - 2, 0), max(left - 2, 0)
+    strokes = mask[top : bottom + 2, left : right + 2]
+    region = ndimage.binary_dilation(strokes, iterations=2)  # keep anti-aliased edges, not specks
+    digit = _resize(np.where(region, ink[top : bottom + 2, left : right + 2], 0.0), scale)
+    coverage = _resize(strokes, scale)
+    strokes = coverage >= min(0.5, 0.5 * float(coverage.max()))  # a hairline covers under half a pixel
 
-    # Stroke width, in box pixels: a fat marker is thinned, a hairline is thickened, towards MNIST's.
-    width = _stroke_width(mask[top:bottom, left:right]) * scale
-    radius = round((width - MNIST_STROKE_PX) / 2 / scale)
-    pad = abs(radius) + 2
-    digit = np.pad(digit[top:bottom, left:right], pad)
-    strokes = np.pad(mask[top:bottom, left:right], pad)
-    if radius > 0 and width > 1.5 * MNIST_STROKE_PX:
+    # A fat marker is thinned and a hairline thickened into MNIST's own range of stroke widths.
+    target = MNIST_STROKE_PX * STAGE_BOX / DIGIT_BOX
+    width = _stroke_width(strokes)
+    radius = 0
+    if width > STROKE_RANGE * target:
+        radius = round((width - STROKE_RANGE * target) / 2)
+    elif width < target / STROKE_RANGE:
+        radius = -round((target - width) / 2)
+    digit, strokes = np.pad(digit, abs(radius) + 1), np.pad(strokes, abs(radius) + 1)
+    if radius > 0:
         thinned = ndimage.grey_erosion(digit, footprint=_disk(radius))
         digit = thinned if thinned.sum() > 0.2 * digit.sum() else digit  # never erase the digit
-    elif radius < 0 and width < MNIST_STROKE_PX / 1.5:
+    elif radius < 0:
         digit = ndimage.grey_dilation(digit, footprint=_disk(-radius))
         strokes = ndimage.binary_dilation(strokes, structure=_disk(-radius))
 
@@ -263,11 +275,7 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     if not rows.size:
         raise NoDigit("no digit found: the image is blank")
     digit = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    height, width = digit.shape
-    scale = DIGIT_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, resample))
+    small = _resize(digit, DIGIT_BOX / max(digit.shape))
     small = np.clip(small, 0.0, 1.0)
     cy, cx = ndimage.center_of_mass(small)
     h, w = small.shape

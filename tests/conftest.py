@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import falcon.testing
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 
+from bench import servers
 from server.app import create_app
 from server.config import Config
 
@@ -53,56 +49,9 @@ def png_bytes(pixels: np.ndarray, **save_options) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Gunicorn:
-    """A real gunicorn serving the app on a free loopback port."""
-
-    def __init__(self, workers: int = 2, env: dict | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "WORKERS": str(workers),
-                       "ACCESS_LOG": "", **(env or {})}  # fmt: skip
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "server/gunicorn.conf.py", "server.wsgi:app"],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        self.started = time.monotonic()
-        self.ready_after = self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited:\n" + self.process.stdout.read().decode(errors="replace"))
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return time.monotonic() - self.started
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("gunicorn did not become healthy in time")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            out, _ = self.process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        return out.decode(errors="replace")
-
-
 @pytest.fixture(scope="session")
 def gunicorn_server():
     """Real gunicorn with two workers, shared by the integration tests."""
-    server = Gunicorn()
+    server = servers.gunicorn()
     yield server
     server.stop()

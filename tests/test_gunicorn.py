@@ -12,7 +12,9 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import Gunicorn, png_bytes
+from bench import servers
+from bench.servers import ServerProcess
+from tests.conftest import png_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +36,7 @@ def files(mnist_test) -> dict[str, tuple[bytes, str, int | None]]:
     }
 
 
-def test_real_files_over_http(gunicorn_server: Gunicorn, files) -> None:
+def test_real_files_over_http(gunicorn_server: ServerProcess, files) -> None:
     for name, (data, ctype, digit) in files.items():
         raw = requests.post(gunicorn_server.url + "/api/v1/predict", data=data, headers={"Content-Type": ctype})
         form = requests.post(gunicorn_server.url + "/api/v1/predict", files={"image": (f"{name}.bin", data, ctype)})
@@ -46,14 +48,14 @@ def test_real_files_over_http(gunicorn_server: Gunicorn, files) -> None:
                 assert response.json()["digit"] == digit, name
 
 
-def test_page_health_and_headers(gunicorn_server: Gunicorn) -> None:
+def test_page_health_and_headers(gunicorn_server: ServerProcess) -> None:
     page = requests.get(gunicorn_server.url + "/")
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert "frame-ancestors" in page.headers["Content-Security-Policy"]
     assert requests.get(gunicorn_server.url + "/healthz").json()["status"] == "ok"
 
 
-def test_oversized_body_is_refused_without_reading_it(gunicorn_server: Gunicorn) -> None:
+def test_oversized_body_is_refused_without_reading_it(gunicorn_server: ServerProcess) -> None:
     body = b"\0" * (11 * 1024 * 1024)
     response = requests.post(gunicorn_server.url + "/api/v1/predict", data=body, headers={"Content-Type": "image/png"})
     assert response.status_code == 413 and response.json()["code"] == "too_large"
@@ -62,7 +64,7 @@ def test_oversized_body_is_refused_without_reading_it(gunicorn_server: Gunicorn)
 
 def test_configured_port_and_no_uploads_on_disk(tmp_path, files) -> None:
     """Each worker builds its own session after the fork; uploads never touch the disk."""
-    server = Gunicorn(workers=2, env={"TMPDIR": str(tmp_path)})
+    server = servers.gunicorn(env={"TMPDIR": str(tmp_path)})
     try:
         for _ in range(10):
             data, ctype, _digit = files["png"]
@@ -77,14 +79,14 @@ def test_configured_port_and_no_uploads_on_disk(tmp_path, files) -> None:
 
 
 def test_worker_killed_is_replaced(files) -> None:
-    server = Gunicorn(workers=2)
+    server = servers.gunicorn()
     try:
-        before = _worker_pids(server.process.pid)
+        before = server.child_pids()
         assert len(before) == 2
         os.kill(before[0], signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            now = _worker_pids(server.process.pid)
+            now = server.child_pids()
             if len(now) == 2 and before[0] not in now:
                 break
             time.sleep(0.1)
@@ -95,18 +97,3 @@ def test_worker_killed_is_replaced(files) -> None:
             assert response.json()["digit"] == digit
     finally:
         server.stop()
-
-
-def _worker_pids(master: int) -> list[int]:
-    """Pids of a process's children, from /proc."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == master:
-                children.append(int(entry))
-    return sorted(children)

@@ -1,0 +1,174 @@
+"""`make bench`: stage latencies in-process, then HTTP load with wrk against gunicorn and the baseline.
+
+Every figure is paired with a baseline measured in the same run on the same machine, so the ratios
+hold when the absolute numbers drift. Writes artifacts/bench.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench import servers
+from digits import preprocess
+from digits.classifier import Classifier
+from evaluate import renders
+from train import mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "artifacts" / "bench.json"
+CANVAS_SIDE = 280
+LATENCY_SECONDS = int(os.environ.get("BENCH_SECONDS", 10))
+
+
+def canvas_png() -> bytes:
+    """A realistic 280x280 canvas export (black pen on transparency) of an MNIST test digit."""
+    images, _ = mnist.load_split("test")
+    ink = renders.draw_strokes(images[0], (CANVAS_SIDE, CANVAS_SIDE), 190, (140, 140), 18)
+    rgba = np.zeros((CANVAS_SIDE, CANVAS_SIDE, 4), dtype=np.uint8)
+    rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
+    return renders.encode(Image.fromarray(rgba), "PNG")
+
+
+def timed(fn, repeats: int) -> dict:
+    """Median and p99 wall time of fn() in milliseconds, after a warm-up."""
+    for _ in range(min(20, repeats)):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return {"p50_ms": float(np.median(samples)), "p99_ms": float(np.percentile(samples, 99)), "n": repeats}
+
+
+def in_process(png: bytes) -> dict:
+    """Preprocessing, onnxruntime at batch 1 and batched, and Keras model.predict, on the same image."""
+    classifier = Classifier()
+    image28 = preprocess.preprocess(png)
+    x1 = image28[None, ..., None]
+    batch = np.repeat(x1, 256, axis=0)
+    result = {
+        "preprocess": timed(lambda: preprocess.preprocess(png), 500),
+        "onnxruntime_batch1": timed(lambda: classifier.predict(x1), 2000),
+    }
+    batched = timed(lambda: classifier.predict(batch), 30)
+    result["onnxruntime_batch256"] = {**batched, "images_per_s": 256 / (batched["p50_ms"] / 1000)}
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras  # only the baseline needs TensorFlow
+
+    model = keras.models.load_model(ROOT / "build" / "model.keras")
+    result["keras_predict_batch1"] = timed(lambda: model.predict(x1, verbose=0), 100)
+    result["ratio_keras_over_onnxruntime"] = (
+        result["keras_predict_batch1"]["p50_ms"] / result["onnxruntime_batch1"]["p50_ms"]
+    )
+    return result
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+    """Requests/s and latency percentiles from wrk posting the file."""
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", "bench/post.lua",
+         url + "/api/v1/predict"],
+        cwd=ROOT, env={**os.environ, "BODY_FILE": str(body_file)}, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    stats = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
+    stats["requests_per_s"] = stats["requests"] / stats["seconds"]
+    stats["errors"] = stats.pop("socket_errors") + stats.pop("non_2xx")
+    return stats
+
+
+def over_http(png: bytes) -> dict:
+    """Our service and the baseline, each at 1 connection and at saturation."""
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    with tempfile.NamedTemporaryFile(suffix=".png") as body:
+        body.write(png)
+        body.flush()
+        path = Path(body.name)
+        result = {}
+        service = servers.gunicorn()
+        try:
+            result["cold_start_s"] = service.ready_after
+            result["service_1_connection"] = wrk(service.url, path, 1, LATENCY_SECONDS)
+            result["service_saturated"] = wrk(service.url, path, 16, LATENCY_SECONDS)
+            result["worker_rss_mb"] = [servers.rss_mb(pid) for pid in service.child_pids()]
+        finally:
+            service.stop()
+        baseline = servers.flask_baseline()
+        try:
+            result["baseline_1_connection"] = wrk(baseline.url, path, 1, LATENCY_SECONDS)
+            result["baseline_saturated"] = wrk(baseline.url, path, 16, LATENCY_SECONDS)
+        finally:
+            baseline.stop()
+    result["throughput_ratio"] = (
+        result["service_saturated"]["requests_per_s"] / result["baseline_saturated"]["requests_per_s"]
+    )
+    return result
+
+
+def markdown(report: dict) -> str:
+    """The README's tables."""
+    p = report["in_process"]
+    h = report["http"]
+    lines = [
+        "| in-process, one 280×280 canvas PNG | p50 | p99 |",
+        "|---|---:|---:|",
+        f"| preprocessing (decode → 28×28) | {p['preprocess']['p50_ms']:.2f} ms | {p['preprocess']['p99_ms']:.2f} ms |",
+        f"| onnxruntime, batch 1 | {p['onnxruntime_batch1']['p50_ms']:.3f} ms "
+        f"| {p['onnxruntime_batch1']['p99_ms']:.3f} ms |",
+        f"| onnxruntime, batch 256 | {p['onnxruntime_batch256']['images_per_s']:,.0f} images/s | |",
+        f"| Keras `model.predict`, batch 1 | {p['keras_predict_batch1']['p50_ms']:.1f} ms "
+        f"| {p['keras_predict_batch1']['p99_ms']:.1f} ms |",
+        "",
+        f"onnxruntime is **{p['ratio_keras_over_onnxruntime']:.0f}×** faster than Keras `model.predict` per image.",
+        "",
+        "| over HTTP (wrk, same run) | requests/s | p50 | p99 | p99.9 | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, name in [
+        ("service_1_connection", "gunicorn + Falcon + onnxruntime, 1 connection"),
+        ("service_saturated", "gunicorn + Falcon + onnxruntime, 16 connections"),
+        ("baseline_1_connection", "Flask + Keras baseline, 1 connection"),
+        ("baseline_saturated", "Flask + Keras baseline, 16 connections"),
+    ]:
+        r = h[key]
+        lines.append(
+            f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
+            f"| {r['p999_ms']:.2f} ms | {r['errors']} |"
+        )
+    lines += [
+        "",
+        f"Throughput **{h['throughput_ratio']:.0f}×** the baseline; worker RSS "
+        f"{', '.join(f'{m:.0f}' for m in h['worker_rss_mb'])} MB; cold start to `/healthz` {h['cold_start_s']:.2f} s.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run both parts and write the report."""
+    try:
+        png = canvas_png()
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    report = {"machine": {"cpus": os.cpu_count()}, "in_process": in_process(png), "http": over_http(png)}
+    REPORT.write_text(json.dumps(report, indent=1))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,579 @@
+"""The web page in a real browser: Debian's Chromium, driven by Playwright, against real gunicorn.
+
+Digits are drawn stroke by stroke with the mouse and with touch along the hand-authored paths in
+web/samples.json, uploaded through the file chooser, dropped and pasted; the page must read them,
+explain failures in plain words, and never log a console error or a CSP violation.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image, ImageDraw
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = ROOT / "docs"
+SAMPLES: dict[str, list[list[list[float]]]] = json.loads((ROOT / "web" / "samples.json").read_text())["digits"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+WAIT_MS = 30_000  # two cores and a training job: be patient
+MARGIN = 0.17  # drawn digits keep this fraction of the pad free on each side
+PNG_SIDE = 300
+
+# Counts predict requests and how many are in flight at once; can delay them to widen race windows;
+# records CSP violations and the pointer types the pad saw.
+INSTRUMENT = """
+(() => {
+  const stats = { calls: 0, inFlight: 0, maxInFlight: 0, starts: [], delay: 0 };
+  window.__predict = stats;
+  window.__csp = [];
+  window.__pointers = [];
+  window.__lastPointerUp = 0;
+  document.addEventListener('securitypolicyviolation', (e) => {
+    window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
+  });
+  document.addEventListener('pointerdown', (e) => window.__pointers.push(e.pointerType), true);
+  document.addEventListener('pointerup', () => { window.__lastPointerUp = performance.now(); }, true);
+  const original = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    if (!String(input).includes('/api/v1/predict')) return original(input, init);
+    stats.calls += 1;
+    stats.inFlight += 1;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    stats.starts.push(performance.now());
+    try {
+      if (stats.delay) await new Promise((resolve) => setTimeout(resolve, stats.delay));
+      return await original(input, init);
+    } finally {
+      stats.inFlight -= 1;
+    }
+  };
+})();
+"""
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+# --- Fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless; a missing browser is a failure, never a skip."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium). "
+            "Playwright's own browser download is not used."
+        )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+class App:
+    """One page of the app in a fresh browser context, with its console watched."""
+
+    def __init__(self, browser: Browser, base_url: str, **context_options) -> None:
+        self.base_url = base_url
+        self.context: BrowserContext = browser.new_context(**context_options)
+        self.context.set_default_timeout(WAIT_MS)
+        self.context.add_init_script(INSTRUMENT)
+        self.page: Page = self.context.new_page()
+        self.console: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda exc: self.console.append(f"uncaught exception: {exc}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console.append(message.text)
+
+    def open(self) -> Page:
+        self.page.goto(self.base_url + "/")
+        # The gallery is built from samples.json once the script has run.
+        expect(self.page.get_by_test_id("samples").get_by_role("button")).to_have_count(10)
+        expect(self.page.locator("body")).to_have_attribute("data-state", "idle")
+        return self.page
+
+    def by(self, test_id: str):
+        return self.page.get_by_test_id(test_id)
+
+    def settle(self) -> str:
+        """Wait until the page has answered the latest input ("done" or "error"); return that state."""
+        self.page.wait_for_function("['done', 'error'].includes(document.body.dataset.state)", timeout=WAIT_MS)
+        return self.page.locator("body").get_attribute("data-state")
+
+    def expect_digit(self, digit: int) -> None:
+        state = self.settle()
+        error = self.by("error").text_content()
+        assert state == "done", f"expected a reading of {digit}, the page says: {error!r}"
+        shown = self.by("prediction").text_content()
+        top = self.page.locator("[data-testid=probabilities] [data-digit]").evaluate_all(
+            "bars => bars.map(b => [b.dataset.digit, Number(b.dataset.probability)])"
+            ".sort((a, b) => b[1] - a[1]).slice(0, 3)"
+        )
+        assert shown == str(digit), f"drew/sent a {digit}, the page reads {shown!r} (top three: {top})"
+
+    def expect_answer_shown(self) -> None:
+        """The answer's parts are all there: confidence, ten bars with the winner highlighted, the 28x28 input."""
+        digit = self.by("prediction").text_content()
+        assert re.fullmatch(r"[0-9]", digit or ""), digit
+        expect(self.by("confidence")).to_have_text(re.compile(r"^\d{1,3}(\.\d)?%$"))
+        bars = self.by("probabilities").locator("[data-digit]")
+        expect(bars).to_have_count(10)
+        values = bars.evaluate_all("bars => bars.map(b => [b.dataset.digit, Number(b.dataset.probability)])")
+        assert [d for d, _ in values] == [str(i) for i in range(10)]
+        probabilities = [p for _, p in values]
+        assert abs(sum(probabilities) - 1) < 1e-3, probabilities
+        assert max(range(10), key=probabilities.__getitem__) == int(digit)
+        confidence = float(self.by("confidence").text_content().rstrip("%"))
+        assert abs(confidence - 100 * max(probabilities)) <= 0.051
+        expect(bars.nth(int(digit))).to_have_class(re.compile(r"\bwinner\b"))
+        expect(self.by("probabilities").locator(".winner")).to_have_count(1)
+        # Each bar says its value in text, not only in its length.
+        expect(bars.nth(int(digit))).to_contain_text(self.by("confidence").text_content())
+        model_input = self.by("model-input")
+        expect(model_input).to_be_visible()
+        assert model_input.get_attribute("src").startswith("data:image/png;base64,")
+        assert model_input.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]") == [True, 28, 28]
+        shown = model_input.bounding_box()
+        assert shown["width"] >= 84 and shown["height"] >= 84, shown  # scaled up for people to see
+        assert model_input.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
+        expect(self.by("error")).to_be_hidden()
+
+    def assert_clean_console(self, allowed: tuple[str, ...] = ()) -> None:
+        """No console errors (CSP violations are reported there too) except the expected failed requests."""
+        unexpected = [m for m in self.console if not any(a in m for a in allowed)]
+        assert unexpected == [], f"console errors: {unexpected}"
+        assert self.page.evaluate("window.__csp") == [], "CSP violations"
+
+    def predict_stats(self) -> dict:
+        return self.page.evaluate("window.__predict")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def app(browser: Browser, gunicorn_server) -> Iterator[App]:
+    """The page on a desktop-sized screen."""
+    app = App(browser, gunicorn_server.url, **DESKTOP)
+    app.open()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def phone(browser: Browser, gunicorn_server) -> Iterator[App]:
+    """The page on a phone: small screen, touch, 2x pixels."""
+    app = App(browser, gunicorn_server.url, **PHONE)
+    app.open()
+    yield app
+    app.close()
+
+
+# --- Drawing and images -------------------------------------------------------------------------
+
+
+def stroke_points(stroke: list[list[float]], box: dict, margin: float = MARGIN, step_px: float = 4.0):
+    """A sample stroke (0..1 box) in page pixels inside `box`, interpolated every few pixels."""
+    inner = 1 - 2 * margin
+    points = [(box["x"] + box["width"] * (margin + x * inner), box["y"] + box["height"] * (margin + y * inner))
+              for x, y in stroke]  # fmt: skip
+    dense = [points[0]]
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step_px))
+        dense += [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n) for i in range(1, n + 1)]
+    return dense
+
+
+def draw_with_mouse(page: Page, digit: int, strokes: list | None = None) -> None:
+    """Draw a digit (or the given strokes) on the pad with the mouse, stroke by stroke."""
+    box = page.get_by_test_id("draw-canvas").bounding_box()
+    for stroke in strokes if strokes is not None else SAMPLES[str(digit)]:
+        points = stroke_points(stroke, box, step_px=12)
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(x, y, steps=3)
+        page.mouse.up()
+
+
+def draw_with_touch(page: Page, digit: int) -> None:
+    """Draw a digit with a finger: raw CDP touch events, as a touch screen sends them."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.get_by_test_id("draw-canvas").bounding_box()
+    for stroke in SAMPLES[str(digit)]:
+        points = stroke_points(stroke, box)
+        x, y = points[0]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y, "id": 1}]})
+        for x, y in points[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y, "id": 1}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def digit_png(digit: int, side: int = PNG_SIDE) -> bytes:
+    """A digit from the sample paths as dark ink on white paper, like a photo or scan of a written digit."""
+    image = Image.new("RGB", (side, side), "white")
+    pen = ImageDraw.Draw(image)
+    width = round(side / 14)
+    margin, inner = side * 0.15, side * 0.7
+    for stroke in SAMPLES[str(digit)]:
+        points = [(margin + x * inner, margin + y * inner) for x, y in stroke]
+        pen.line(points, fill=(32, 32, 40), width=width, joint="curve")
+        for x, y in points:  # round caps and smooth joins
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=(32, 32, 40))
+    return png(image)
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def canvas_ink(page: Page) -> int:
+    """How many pad pixels carry ink."""
+    return page.get_by_test_id("draw-canvas").evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1; return n; }"""
+    )
+
+
+def canvas_pixels(page: Page) -> str:
+    return page.get_by_test_id("draw-canvas").evaluate("c => c.toDataURL()")
+
+
+def file_in_page(page: Page, data: bytes, name: str, mime: str):
+    """A DataTransfer holding one file, made in the page from the given bytes."""
+    return page.evaluate_handle(
+        """([b64, name, type]) => {
+             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+             const transfer = new DataTransfer();
+             transfer.items.add(new File([bytes], name, { type }));
+             return transfer;
+           }""",
+        [base64.b64encode(data).decode("ascii"), name, mime],
+    )
+
+
+# --- Drawing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_drawn_digit_is_read(app: App, digit: int) -> None:
+    """A digit drawn with the mouse, stroke by stroke, is read as that digit, with the full answer shown."""
+    page = app.page
+    draw_with_mouse(page, digit)
+    assert canvas_ink(page) > 0
+    app.expect_digit(digit)
+    app.expect_answer_shown()
+    assert app.page.evaluate("window.__pointers").count("mouse") == len(SAMPLES[str(digit)])
+    expect(app.by("source")).to_have_text("your drawing")
+    if digit == 3:
+        DOCS.mkdir(exist_ok=True)
+        page.screenshot(path=str(DOCS / "screenshot-desktop.png"))
+    app.assert_clean_console()
+
+
+def test_drawn_with_touch_on_a_phone(phone: App) -> None:
+    """On a phone, a digit drawn with a finger is read, and the page does not scroll under the finger."""
+    page = phone.page
+    pad = phone.by("draw-canvas")
+    pad.scroll_into_view_if_needed()
+    assert pad.evaluate("c => getComputedStyle(c).touchAction") == "none"
+    scroll_before = page.evaluate("window.scrollY")
+    draw_with_touch(page, 2)
+    phone.expect_digit(2)
+    phone.expect_answer_shown()
+    assert page.evaluate("window.scrollY") == scroll_before, "the page scrolled while drawing"
+    assert set(page.evaluate("window.__pointers")) == {"touch"}
+    # Drawn crisply for the screen's pixel density.
+    width, css_width = pad.evaluate("c => [c.width, c.getBoundingClientRect().width]")
+    assert width == round(css_width * 2)
+    # Stacked on a phone: the pad, then the answer below it, nothing wider than the screen.
+    pad_box, result_box = pad.bounding_box(), page.locator("#result").bounding_box()
+    assert result_box["y"] >= pad_box["y"] + pad_box["height"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert pad_box["width"] >= 280, "the pad is too small for a finger"
+    DOCS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(DOCS / "screenshot-phone.png"))
+    phone.assert_clean_console()
+
+
+def test_drawing_is_read_live_with_one_request_at_a_time(app: App) -> None:
+    """Readings arrive while drawing, requests never overlap or pile up, and the last one sends the final drawing."""
+    page = app.page
+    page.evaluate("window.__predict.delay = 300")  # a slow server: requests would overlap if the page let them
+    box = app.by("draw-canvas").bounding_box()
+    points = stroke_points(SAMPLES["7"][0], box, step_px=3)
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y)
+        page.wait_for_timeout(15)
+    # Still holding the pen: a reading of the unfinished stroke is already shown.
+    expect(app.by("prediction")).to_have_text(re.compile(r"^[0-9]$"), timeout=WAIT_MS)
+    during = app.predict_stats()["calls"]
+    page.mouse.up()
+    app.expect_digit(7)
+    stats = app.predict_stats()
+    assert stats["maxInFlight"] == 1, stats
+    assert during >= 1
+    assert stats["calls"] <= len(points) // 4, f"{stats['calls']} requests for {len(points)} pointer moves"
+    assert stats["starts"][-1] >= page.evaluate("window.__lastPointerUp"), "the final drawing was not sent last"
+    app.assert_clean_console()
+
+
+def test_an_answer_for_a_cleared_drawing_is_dropped(app: App) -> None:
+    """An answer arriving after Clear must not bring back a result for a drawing that is gone."""
+    page = app.page
+    page.evaluate("window.__predict.delay = 1200")
+    draw_with_mouse(page, 1)
+    assert app.predict_stats()["inFlight"] == 1
+    app.by("clear").click()
+    page.wait_for_function("window.__predict.inFlight === 0 && window.__predict.calls >= 1")
+    page.wait_for_timeout(300)
+    expect(app.by("prediction")).to_have_text("")
+    expect(page.locator("body")).to_have_attribute("data-state", "idle")
+    assert canvas_ink(page) == 0
+    app.assert_clean_console()
+
+
+def test_undo_removes_the_last_stroke_and_clear_resets(app: App) -> None:
+    page = app.page
+    expect(app.by("undo")).to_be_disabled()
+    first, second = SAMPLES["4"]
+    draw_with_mouse(page, 4, [first])
+    after_first = canvas_pixels(page)
+    app.settle()
+    draw_with_mouse(page, 4, [second])
+    app.expect_digit(4)
+    input_for_four = app.by("model-input").get_attribute("src")
+    assert canvas_pixels(page) != after_first
+
+    app.by("undo").click()
+    assert canvas_pixels(page) == after_first, "undo did not leave exactly the first stroke"
+    assert app.settle() == "done"
+    assert app.by("model-input").get_attribute("src") != input_for_four, "the drawing was not read again after undo"
+
+    page.keyboard.press("Control+z")  # the keyboard shortcut undoes too: nothing left
+    assert canvas_ink(page) == 0
+    expect(page.locator("body")).to_have_attribute("data-state", "idle")
+
+    draw_with_mouse(page, 5)
+    app.expect_digit(5)
+    app.by("clear").click()
+    assert canvas_ink(page) == 0
+    expect(page.locator("body")).to_have_attribute("data-state", "idle")
+    expect(app.by("prediction")).to_have_text("")
+    expect(app.by("confidence")).to_have_text("")
+    expect(app.by("model-input")).to_be_hidden()
+    expect(app.by("error")).to_be_hidden()
+    assert app.by("probabilities").locator("[data-probability]").count() == 0
+    expect(app.by("undo")).to_be_disabled()
+    app.assert_clean_console()
+
+
+# --- Samples ------------------------------------------------------------------------------------
+
+
+def test_samples_gallery_draws_each_digit(app: App) -> None:
+    """Each sample button has a label and a thumbnail, and replays its strokes onto the pad to be read."""
+    page = app.page
+    for digit in range(10):
+        button = app.by("samples").get_by_role("button", name=f"Sample digit {digit}")
+        assert button.locator("canvas").evaluate(
+            "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0)"
+        ), f"sample {digit} has no thumbnail"
+        button.click()
+        app.expect_digit(digit)
+        assert canvas_ink(page) > 0
+        expect(app.by("source")).to_have_text(f"sample {digit}")
+    app.expect_answer_shown()
+    app.assert_clean_console()
+
+
+def test_keyboard_reaches_the_controls(app: App) -> None:
+    """Controls are real buttons and a labelled file input, reachable with Tab, with a visible focus ring."""
+    page = app.page
+    expect(page.get_by_role("button", name="Undo")).to_be_visible()
+    expect(page.get_by_role("button", name="Clear")).to_be_visible()
+    expect(page.get_by_label("Choose image")).to_have_attribute("type", "file")
+    focused = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.getAttribute('aria-label') || document.activeElement.id"))
+        if focused[-1] == "Sample digit 0":
+            break
+    assert "upload-input" in focused, focused
+    assert focused[-1] == "Sample digit 0", focused
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none"), "no visible focus ring"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Sample digit 1
+    app.expect_digit(1)
+    app.assert_clean_console()
+
+
+# --- Uploads ------------------------------------------------------------------------------------
+
+
+def test_upload_with_file_chooser(app: App) -> None:
+    page = app.page
+    app.by("upload-input").set_input_files({"name": "six.png", "mimeType": "image/png", "buffer": digit_png(6)})
+    app.expect_digit(6)
+    app.expect_answer_shown()
+    preview = app.by("preview")
+    expect(preview).to_be_visible()
+    assert preview.get_attribute("src").startswith("blob:")
+    assert preview.evaluate("img => img.naturalWidth") == PNG_SIDE
+    expect(app.by("source")).to_have_text("six.png")
+    expect(app.by("dropzone")).to_contain_text("six.png")
+    assert canvas_ink(page) == 0
+    # Drawing afterwards replaces the upload.
+    draw_with_mouse(page, 7)
+    app.expect_digit(7)
+    expect(preview).to_be_hidden()
+    app.assert_clean_console()
+
+
+def test_upload_by_drag_and_drop(app: App) -> None:
+    page = app.page
+    zone = app.by("dropzone")
+    transfer = file_in_page(page, digit_png(9), "nine.png", "image/png")
+    zone.dispatch_event("dragenter", {"dataTransfer": transfer})
+    expect(page.locator("body")).to_have_class(re.compile(r"\bdragging\b"))
+    zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    zone.dispatch_event("drop", {"dataTransfer": transfer})
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\bdragging\b"))
+    app.expect_digit(9)
+    app.expect_answer_shown()
+    expect(app.by("preview")).to_be_visible()
+    assert app.by("preview").evaluate("img => img.naturalWidth") == PNG_SIDE
+    expect(app.by("source")).to_have_text("nine.png")
+    app.assert_clean_console()
+
+
+def test_upload_by_paste(app: App) -> None:
+    page = app.page
+    transfer = file_in_page(page, digit_png(8), "image.png", "image/png")
+    page.evaluate(
+        "t => document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: t, bubbles: true }))", transfer
+    )
+    app.expect_digit(8)
+    app.expect_answer_shown()
+    expect(app.by("preview")).to_be_visible()
+    expect(app.by("source")).to_have_text("pasted image")
+    app.assert_clean_console()
+
+
+# --- Messages -----------------------------------------------------------------------------------
+
+
+def test_blank_image_says_no_digit(app: App) -> None:
+    white = png(Image.new("RGB", (PNG_SIDE, PNG_SIDE), "white"))
+    app.by("upload-input").set_input_files({"name": "blank.png", "mimeType": "image/png", "buffer": white})
+    assert app.settle() == "error"
+    expect(app.by("error")).to_be_visible()
+    expect(app.by("error")).to_contain_text("No digit found")
+    expect(app.by("error")).to_have_attribute("data-code", "no_digit")
+    expect(app.by("prediction")).to_have_text("")
+    expect(app.by("model-input")).to_be_hidden()
+    # The next good input clears the message.
+    app.by("samples").get_by_role("button", name="Sample digit 3").click()
+    app.expect_digit(3)
+    expect(app.by("error")).to_be_hidden()
+    app.assert_clean_console(allowed=("status of 422",))
+
+
+def test_not_an_image_says_so(app: App) -> None:
+    text = b"These are my notes, not a picture of a digit.\n"
+    app.by("upload-input").set_input_files({"name": "notes.txt", "mimeType": "text/plain", "buffer": text})
+    assert app.settle() == "error"
+    expect(app.by("error")).to_be_visible()
+    expect(app.by("error")).to_contain_text("isn’t an image")
+    expect(app.by("error")).to_have_attribute("data-code", "invalid_image")
+    expect(app.by("prediction")).to_have_text("")
+    expect(app.by("preview")).to_be_hidden()  # the browser cannot show it either
+    app.assert_clean_console(allowed=("status of 400",))
+
+
+def test_too_large_file_says_so(app: App) -> None:
+    big = b"\x89PNG\r\n\x1a\n" + bytes(11 * 1024 * 1024)
+    app.by("upload-input").set_input_files({"name": "huge.png", "mimeType": "image/png", "buffer": big})
+    assert app.settle() == "error"
+    expect(app.by("error")).to_contain_text("too large")
+    expect(app.by("error")).to_have_attribute("data-code", "too_large")
+    app.assert_clean_console(allowed=("status of 413",))
+
+
+def test_server_unreachable_says_so(app: App) -> None:
+    page = app.page
+    page.route("**/api/v1/predict", lambda route: route.abort())
+    draw_with_mouse(page, 7)
+    assert app.settle() == "error"
+    expect(app.by("error")).to_contain_text("Can’t reach the server")
+    expect(app.by("error")).to_have_attribute("data-code", "network")
+    expect(app.by("prediction")).to_have_text("")
+    # Back online: the next input is read and the message goes away.
+    page.unroute("**/api/v1/predict")
+    app.by("samples").get_by_role("button", name="Sample digit 7").click()
+    app.expect_digit(7)
+    expect(app.by("error")).to_be_hidden()
+    app.assert_clean_console(allowed=("net::ERR_FAILED",))
+
+
+# --- Page as a whole ----------------------------------------------------------------------------
+
+
+def test_page_layout_theme_and_model_line(app: App, gunicorn_server) -> None:
+    """Side by side on a desktop, both colour schemes, the model card line, and the CSP in force."""
+    page = app.page
+    response = requests.get(gunicorn_server.url + "/", timeout=10)
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    html = response.text
+    # Nothing inline for the CSP to block, nothing from elsewhere.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
+    assert not re.search(r"\sstyle=|<style", html), "inline style"
+    assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "external resource"
+    pad_box, result_box = app.by("draw-canvas").bounding_box(), page.locator("#result").bounding_box()
+    assert result_box["x"] >= pad_box["x"] + pad_box["width"], "pad and answer should sit side by side"
+    assert page.locator("meta[name=viewport]").count() == 1
+
+    card = requests.get(gunicorn_server.url + "/api/v1/model", timeout=10).json()
+    expect(page.locator("footer")).to_contain_text(f"Model {card['version']}")
+
+    page.emulate_media(color_scheme="light")
+    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert light != dark
+    assert page.evaluate("getComputedStyle(document.querySelector('.pad')).backgroundColor") in (
+        "rgb(255, 255, 255)",
+        "rgb(251, 251, 253)",
+    ), "the pad stays light in the dark theme"
+    app.assert_clean_console()
