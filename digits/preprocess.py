@@ -67,10 +67,13 @@ class Limits:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
+DEFAULT_LIMITS = Limits()
+
+
 # --- Decoding ---------------------------------------------------------------------------------
 
 
-def decode(data: bytes, limits: Limits = Limits()) -> Image.Image:
+def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     """Decode the first frame, upright per EXIF; refuse bombs before their pixels are allocated."""
     if len(data) > limits.max_bytes:
         raise TooLarge(f"the image is {len(data):,} bytes; the limit is {limits.max_bytes:,}")
@@ -193,8 +196,8 @@ def _otsu(values: np.ndarray) -> float:
     return float(centres[int(np.argmax(between))])
 
 
-def digit_mask(ink: np.ndarray) -> np.ndarray:
-    """Boolean mask of the ink that forms digits: thresholded, specks dropped; NoDigit if none."""
+def ink_components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label image of the thresholded ink and the labels that are not specks; NoDigit if the image is blank."""
     smooth = ndimage.uniform_filter(ink, size=3)  # pixel noise averages out, strokes do not
     peak = float(smooth.max())
     if peak < MIN_CONTRAST:
@@ -202,13 +205,18 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
     threshold = float(np.clip(_otsu(smooth), 0.25 * peak, 0.6 * peak))
     labels, count = ndimage.label(smooth > threshold)
     ink_per_label = ndimage.sum_labels(ink, labels, index=np.arange(1, count + 1))
-    keep = ink_per_label >= SPECK_FRACTION * ink_per_label.max()
-    mask = np.isin(labels, np.flatnonzero(keep) + 1)
-    rows, cols = np.nonzero(mask)
+    kept = np.flatnonzero(ink_per_label >= SPECK_FRACTION * ink_per_label.max()) + 1
+    rows, cols = np.nonzero(np.isin(labels, kept))
     extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
     if extent < MIN_DIGIT_FRACTION * max(ink.shape):
         raise NoDigit("no digit found: only specks stand out from the background")
-    return mask
+    return labels, kept
+
+
+def digit_mask(ink: np.ndarray) -> np.ndarray:
+    """Boolean mask of the ink that forms the digit: thresholded, specks dropped; NoDigit if none."""
+    labels, kept = ink_components(ink)
+    return np.isin(labels, kept)
 
 
 # --- MNIST normalisation ----------------------------------------------------------------------
@@ -286,7 +294,7 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     return out
 
 
-def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
+def preprocess(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Image bytes -> float32 [28,28] white-on-black in [0,1]; raises a PreprocessError subclass."""
     ink = ink_map(decode(data, limits))
     return normalize_digit(ink, digit_mask(ink))

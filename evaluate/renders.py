@@ -129,13 +129,12 @@ def _placement(rng: np.random.Generator, size: tuple[int, int], height_px: float
 def canvas(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
     """A browser canvas export: black ink on a transparent background, thin to thick pens."""
     side = int(rng.integers(200, 501))
-    rgba = np.zeros((side, side, 4), dtype=np.uint8)
+    coverage = np.zeros((side, side), dtype=np.float32)
     if digit28 is not None:
         height_px = rng.uniform(0.35, 0.85) * side
         pen = height_px * rng.uniform(0.03, 0.16)
-        ink = draw_strokes(digit28, (side, side), height_px, _placement(rng, (side, side), height_px), pen)
-        rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
-    return encode(Image.fromarray(rgba), "PNG")
+        coverage = draw_strokes(digit28, (side, side), height_px, _placement(rng, (side, side), height_px), pen)
+    return canvas_export(coverage)
 
 
 def paint(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
@@ -154,13 +153,19 @@ def paint(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
 def photo(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
     """A phone photo of pen on paper: uneven light, noise, blur, slight rotation, JPEG."""
     width, height = [(640, 480), (800, 600), (1024, 768), (1200, 1600), (1600, 1200)][rng.integers(5)]
-    paper = rng.uniform(200, 245, size=3) * np.array([1.0, 0.98, 0.94])
     coverage = np.zeros((height, width), dtype=np.float32)
     if digit28 is not None:
         height_px = rng.uniform(0.3, 0.7) * min(width, height)
         pen = height_px * rng.uniform(0.04, 0.10)
         centre = _placement(rng, (width, height), height_px)
         coverage = draw_strokes(digit28, (width, height), height_px, centre, pen, rng.uniform(-8, 8))
+    return photograph(rng, coverage)
+
+
+def photograph(rng: np.random.Generator, coverage: np.ndarray) -> bytes:
+    """Ink coverage as a phone photo of paper: ink colour, uneven light, noise, blur, JPEG."""
+    height, width = coverage.shape
+    paper = rng.uniform(200, 245, size=3) * np.array([1.0, 0.98, 0.94])
     ink = np.array([[25, 25, 30], [20, 30, 90], [40, 40, 40]][rng.integers(3)], dtype=np.float32)
     darkness = rng.uniform(0.75, 1.0)  # ballpoint ink is not fully opaque
     rgb = paper * (1 - darkness * coverage[..., None]) + ink * darkness * coverage[..., None]
@@ -174,6 +179,13 @@ def photo(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
     image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.6)))
     return encode(image, "JPEG", quality=int(rng.integers(55, 92)))
+
+
+def canvas_export(coverage: np.ndarray) -> bytes:
+    """Ink coverage as a browser canvas export: black ink, coverage in the alpha channel."""
+    rgba = np.zeros((*coverage.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = np.round(coverage * 255).astype(np.uint8)
+    return encode(Image.fromarray(rgba), "PNG")
 
 
 def white_on_black(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
@@ -198,9 +210,7 @@ def small_far(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
         cy = rng.choice([rng.uniform(0.1, 0.25), rng.uniform(0.75, 0.9)]) * height
         coverage = draw_strokes(digit28, (width, height), height_px, (cx, cy), pen)
     if rng.random() < 0.5:
-        rgba = np.zeros((height, width, 4), dtype=np.uint8)
-        rgba[..., 3] = np.round(coverage * 255).astype(np.uint8)
-        return encode(Image.fromarray(rgba), "PNG")
+        return canvas_export(coverage)
     grey = np.round(255 * (1 - coverage)).astype(np.uint8)
     return encode(Image.fromarray(grey), "PNG")
 
@@ -254,3 +264,22 @@ def renders(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: int) ->
         out.append(Render(printed(rng, digit), digit, "printed"))
     out += [Render(printed(rng, None), None, "printed") for _ in range(max(10, per_kind // 10))]
     return out
+
+
+def number(rng: np.random.Generator, digits28: list[np.ndarray], touching: bool, medium: str) -> bytes:
+    """Several digits in a row: varied sizes and baselines, spaced wide apart or touching."""
+    height = rng.uniform(60, 160)
+    pen = height * rng.uniform(0.05, 0.11)
+    placed, cursor = [], height * 0.5
+    for digit28 in digits28:
+        points, _ = centre_line(digit28)
+        h = height * rng.uniform(0.8, 1.2)
+        w = h * points[:, 1].max() / points[:, 0].max()
+        gap = height * (rng.uniform(-0.06, 0.0) if touching else rng.uniform(0.12, 0.5))
+        placed.append((digit28, h / points[:, 0].max(), cursor + w / 2, rng.uniform(-0.1, 0.1) * height))
+        cursor += w + gap
+    size = (int(cursor + height * 0.5), int(height * 2))
+    coverage = np.zeros((size[1], size[0]), dtype=np.float32)
+    for digit28, scale, cx, dy in placed:
+        coverage = np.maximum(coverage, draw_strokes(digit28, size, scale, (cx, size[1] / 2 + dy), pen))
+    return canvas_export(coverage) if medium == "canvas" else photograph(rng, coverage)

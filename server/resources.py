@@ -9,9 +9,14 @@ from pathlib import Path
 import falcon
 import numpy as np
 
-from digits import preprocess
+from digits import preprocess, segment
 from digits.classifier import Classifier
 from server import uploads
+
+
+def data_url(image28: np.ndarray) -> str:
+    """The 28x28 model input as a PNG data URL."""
+    return "data:image/png;base64," + base64.b64encode(preprocess.to_png(image28)).decode("ascii")
 
 
 def prediction(probabilities: np.ndarray, image28: np.ndarray, model_version: str) -> dict:
@@ -24,8 +29,19 @@ def prediction(probabilities: np.ndarray, image28: np.ndarray, model_version: st
         "confidence": float(p[order[0]]),
         "probabilities": [float(v) for v in p],
         "top": [{"digit": int(d), "probability": float(p[d])} for d in order[:3]],
-        "input": "data:image/png;base64," + base64.b64encode(preprocess.to_png(image28)).decode("ascii"),
+        "input": data_url(image28),
         "model": model_version,
+    }
+
+
+def digit_json(d: segment.Digit) -> dict:
+    """One digit of a read number."""
+    return {
+        "digit": d.digit,
+        "confidence": d.confidence,
+        "probabilities": d.probabilities,
+        "box": list(d.box),
+        "input": data_url(d.image28),
     }
 
 
@@ -40,6 +56,22 @@ class Predict:
         image28 = preprocess.preprocess(uploads.read_image(req, self.limits), self.limits)
         probabilities = self.classifier.predict(image28[None])[0]
         resp.media = prediction(probabilities, image28, self.classifier.sha256[:12])
+
+
+class Read:
+    """POST /api/v1/read: every digit of a number, left to right."""
+
+    def __init__(self, classifier: Classifier, limits: preprocess.Limits) -> None:
+        self.classifier = classifier
+        self.limits = limits
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        digits = segment.read_number(uploads.read_image(req, self.limits), self.classifier.predict, self.limits)
+        resp.media = {
+            "text": "".join(str(d.digit) for d in digits),
+            "digits": [digit_json(d) for d in digits],
+            "model": self.classifier.sha256[:12],
+        }
 
 
 class Health:

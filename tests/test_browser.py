@@ -120,8 +120,9 @@ class App:
 
     def settle(self) -> str:
         """Wait until the page has answered the latest input ("done" or "error"); return that state."""
-        self.page.wait_for_function("['done', 'error'].includes(document.body.dataset.state)", timeout=WAIT_MS)
-        return self.page.locator("body").get_attribute("data-state")
+        body = self.page.locator("body")
+        expect(body).to_have_attribute("data-state", re.compile(r"^(done|error)$"), timeout=WAIT_MS)
+        return body.get_attribute("data-state")
 
     def expect_digit(self, digit: int) -> None:
         state = self.settle()
@@ -354,7 +355,7 @@ def test_an_answer_for_a_cleared_drawing_is_dropped(app: App) -> None:
     draw_with_mouse(page, 1)
     assert app.predict_stats()["inFlight"] == 1
     app.by("clear").click()
-    page.wait_for_function("window.__predict.inFlight === 0 && window.__predict.calls >= 1")
+    page.wait_for_function("() => window.__predict.inFlight === 0 && window.__predict.calls >= 1")
     page.wait_for_timeout(300)
     expect(app.by("prediction")).to_have_text("")
     expect(page.locator("body")).to_have_attribute("data-state", "idle")

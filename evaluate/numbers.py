@@ -1,0 +1,121 @@
+"""Exact-string and per-digit accuracy of reading whole numbers made of MNIST test digits.
+
+`python -m evaluate.numbers`: 4-digit numbers separated and touching, 2-6 digit numbers, on canvas
+exports and paper photos; plus single digits through the number reader against the digit reader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digits import preprocess, segment
+from digits.classifier import Classifier
+from evaluate import renders
+from train import mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "artifacts" / "evaluation_numbers.json"
+SEED = 4242
+
+
+@dataclass(frozen=True)
+class Number:
+    """An encoded image of a number and its true text."""
+
+    data: bytes
+    text: str
+    kind: str
+
+
+def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: int) -> list[Number]:
+    """Numbers of every kind: (4 digits | 2-6 digits) x (separated | touching) x (canvas | photo)."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for lengths in ("4", "2-6"):
+        for spacing in ("separated", "touching"):
+            for medium in ("canvas", "photo"):
+                for _ in range(per_kind):
+                    count = 4 if lengths == "4" else int(rng.integers(2, 7))
+                    picks = rng.choice(len(images), size=count, replace=False)
+                    data = renders.number(rng, [images[i] for i in picks], spacing == "touching", medium)
+                    text = "".join(str(labels[i]) for i in picks)
+                    items.append(Number(data, text, f"{lengths} digits, {spacing}, {medium}"))
+    return items
+
+
+def read_text(data: bytes, classifier: Classifier) -> str:
+    """The text /api/v1/read would answer ('' for no digit)."""
+    try:
+        return "".join(str(d.digit) for d in segment.read_number(data, classifier.predict))
+    except preprocess.NoDigit:
+        return ""
+
+
+def score(items: list[Number], classifier: Classifier) -> dict[str, dict]:
+    """Per kind: exact-string accuracy and per-digit accuracy (aligned matches over true digits)."""
+    table: dict[str, dict] = {}
+    for item in items:
+        answer = read_text(item.data, classifier)
+        row = table.setdefault(item.kind, {"numbers": 0, "exact": 0, "digits": 0, "digits_right": 0})
+        row["numbers"] += 1
+        row["exact"] += answer == item.text
+        row["digits"] += len(item.text)
+        matcher = difflib.SequenceMatcher(a=item.text, b=answer, autojunk=False)
+        row["digits_right"] += sum(block.size for block in matcher.get_matching_blocks())
+    for row in table.values():
+        row["exact_accuracy"] = row["exact"] / row["numbers"]
+        row["digit_accuracy"] = row["digits_right"] / row["digits"]
+    return table
+
+
+def single_digits(images: np.ndarray, labels: np.ndarray, count: int, classifier: Classifier) -> dict:
+    """The same canvas renders of single digits through /predict's path and /read's path."""
+    rng = np.random.default_rng(SEED + 1)
+    predict_right = read_right = 0
+    for i in rng.choice(len(images), size=count, replace=False):
+        data = renders.canvas(rng, images[i])
+        predicted = int(classifier.predict(preprocess.preprocess(data)[None])[0].argmax())
+        predict_right += predicted == labels[i]
+        read_right += read_text(data, classifier) == str(labels[i])
+    return {"images": count, "predict_accuracy": predict_right / count, "read_accuracy": read_right / count}
+
+
+def markdown(table: dict[str, dict], single: dict) -> str:
+    """The README's table."""
+    lines = ["| numbers | count | exact string | per digit |", "|---|---:|---:|---:|"]
+    for kind, row in table.items():
+        lines.append(f"| {kind} | {row['numbers']} | {row['exact_accuracy']:.1%} | {row['digit_accuracy']:.1%} |")
+    lines.append(
+        f"| single digits (canvas): `/read` vs `/predict` | {single['images']} "
+        f"| {single['read_accuracy']:.1%} | {single['predict_accuracy']:.1%} |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run and write artifacts/evaluation_numbers.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--per-kind", type=int, default=200)
+    args = parser.parse_args()
+    try:
+        images, labels = mnist.load_split("test")
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    classifier = Classifier()
+    table = score(make_numbers(images, labels, args.per_kind, SEED), classifier)
+    single = single_digits(images, labels, 4 * args.per_kind, classifier)
+    print(markdown(table, single))
+    REPORT.write_text(json.dumps({"source": "MNIST test", "kinds": table, "single_digits": single}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

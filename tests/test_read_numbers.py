@@ -1,0 +1,97 @@
+"""POST /api/v1/read: whole numbers, left to right, with boxes in the original image's pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digits import segment
+from digits.classifier import Classifier
+from evaluate import numbers
+from tests.conftest import png_bytes
+
+
+def row_of_digits(mnist_test, text: str, gap: int = 30, side: int = 100) -> tuple[bytes, list[int]]:
+    """MNIST test digits pasted side by side, dark on white; returns the PNG and each digit's left edge."""
+    images, labels = mnist_test
+    canvas = np.full((side + 40, len(text) * (side + gap) + gap), 255, dtype=np.uint8)
+    lefts = []
+    for i, ch in enumerate(text):
+        digit = images[np.flatnonzero(labels == int(ch))[i]]
+        big = 255 - np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC))
+        x = gap + i * (side + gap)
+        canvas[20 : 20 + side, x : x + side] = np.minimum(canvas[20 : 20 + side, x : x + side], big)
+        lefts.append(x)
+    return png_bytes(canvas), lefts
+
+
+def test_reads_a_number_with_boxes(client, mnist_test) -> None:
+    data, lefts = row_of_digits(mnist_test, "2026")
+    result = client.simulate_post("/api/v1/read", body=data, headers={"Content-Type": "image/png"})
+    assert result.status_code == 200, result.text
+    body = result.json
+    assert body["text"] == "2026"
+    assert [d["digit"] for d in body["digits"]] == [2, 0, 2, 6]
+    for d, left in zip(body["digits"], lefts, strict=True):
+        x, y, w, h = d["box"]
+        assert left - 5 <= x <= left + 50 and 20 <= y + h <= 125 and 10 < h <= 100 and 0 < w <= 100
+        assert len(d["probabilities"]) == 10 and abs(sum(d["probabilities"]) - 1) < 1e-6
+        assert d["confidence"] == max(d["probabilities"])
+        assert d["input"].startswith("data:image/png;base64,")
+
+
+def test_boxes_are_in_original_pixels_for_big_images(client, mnist_test) -> None:
+    data, lefts = row_of_digits(mnist_test, "47", side=500, gap=200)
+    body = client.simulate_post("/api/v1/read", body=data, headers={"Content-Type": "image/png"}).json
+    assert body["text"] == "47"
+    assert abs(body["digits"][1]["box"][0] - lefts[1]) < 120  # not in the 640 px working resolution
+
+
+def test_a_digit_in_two_strokes_is_one_digit() -> None:
+    image = Image.new("L", (300, 300), 255)
+    draw = ImageDraw.Draw(image)
+    draw.line([(110, 60), (90, 160), (200, 170), (200, 250), (90, 250)], fill=0, width=14)  # 5 without its bar
+    draw.line([(115, 55), (210, 55)], fill=0, width=14)  # the bar, a separate stroke
+    digits = segment.read_number(png_bytes(image), Classifier().predict)
+    assert len(digits) == 1
+
+
+def test_touching_digits_are_split(mnist_test) -> None:
+    images, labels = mnist_test
+    a, b = images[np.flatnonzero(labels == 3)[0]], images[np.flatnonzero(labels == 8)[0]]
+    pair = np.maximum(np.pad(a, ((0, 0), (0, 18))), np.pad(b, ((0, 0), (18, 0))))  # 10 px of overlap
+    big = 255 - np.asarray(Image.fromarray(pair).resize((460, 280), Image.Resampling.BICUBIC))
+    digits = segment.read_number(png_bytes(big), Classifier().predict)
+    assert "".join(str(d.digit) for d in digits) == "38"
+
+
+def test_blank_is_422_and_bad_input_like_predict(client) -> None:
+    blank = png_bytes(np.zeros((200, 400, 4), dtype=np.uint8))
+    result = client.simulate_post("/api/v1/read", body=blank, headers={"Content-Type": "image/png"})
+    assert result.status_code == 422 and result.json["code"] == "no_digit"
+    result = client.simulate_post("/api/v1/read", body=b"nope", headers={"Content-Type": "image/png"})
+    assert result.status_code == 400 and result.json["code"] == "invalid_image"
+    result = client.simulate_post("/api/v1/read", body=b"nope", headers={"Content-Type": "text/plain"})
+    assert result.status_code == 415
+
+
+def test_predict_is_unchanged_by_read(client, mnist_test) -> None:
+    data, _ = row_of_digits(mnist_test, "7")
+    predict = client.simulate_post("/api/v1/predict", body=data, headers={"Content-Type": "image/png"}).json
+    assert set(predict) == {"digit", "confidence", "probabilities", "top", "input", "model"}
+    assert predict["digit"] == 7
+
+
+@pytest.mark.slow
+def test_number_evaluation_at_small_size(mnist_test) -> None:
+    images, labels = mnist_test
+    classifier = Classifier()
+    table = numbers.score(numbers.make_numbers(images, labels, 10, seed=77), classifier)
+    print(table)
+    separated = [row for kind, row in table.items() if "separated" in kind]
+    touching = [row for kind, row in table.items() if "touching" in kind]
+    assert sum(r["exact"] for r in separated) / sum(r["numbers"] for r in separated) >= 0.9
+    assert sum(r["digits_right"] for r in touching) / sum(r["digits"] for r in touching) >= 0.8
+    single = numbers.single_digits(images, labels, 50, classifier)
+    assert single["read_accuracy"] >= single["predict_accuracy"] - 0.02
