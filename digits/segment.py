@@ -16,7 +16,9 @@ from digits import preprocess
 Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] probabilities
 
 MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
-WIDE = 1.15  # wider than this times the typical digit height -> several touching digits
+FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
+ATTACH_GAP = 0.15  # a fragment this close (times the digit height) joins that digit
+WIDE = 0.9  # wider than this times the typical digit height -> maybe several touching digits
 CUT_RANGE = (0.2, 0.8)  # where a cut may fall, as fractions of the blob's width
 CUT_STEPS = 16
 
@@ -32,7 +34,7 @@ class Digit:
     image28: np.ndarray
 
 
-@dataclass
+@dataclass(eq=False)
 class _Group:
     mask: np.ndarray  # bool, working resolution, same shape as the ink map
     left: int
@@ -54,49 +56,73 @@ class _Group:
         return self.bottom - self.top
 
 
-def _groups(labels: np.ndarray, kept: np.ndarray) -> list[_Group]:
-    """Components merged into digits wherever they overlap horizontally, ordered left to right."""
-    groups = sorted((_Group.of(labels == k) for k in kept), key=lambda g: g.left)
+def _overlap(a: _Group, b: _Group) -> int:
+    """Shared columns of two groups; negative: the gap between them."""
+    return min(a.right, b.right) - max(a.left, b.left)
+
+
+def _groups(labels: np.ndarray, kept: np.ndarray) -> tuple[list[_Group], float]:
+    """Components merged into digits, left to right, and the typical digit height.
+
+    Strokes sharing most of their columns are one digit; a fragment much shorter than a digit (a 5's
+    bar, half an open 4) joins the digit it overlaps or nearly touches, or is dropped as a dot.
+    """
     merged: list[_Group] = []
-    for group in groups:
-        for other in merged:
-            overlap = min(group.right, other.right) - max(group.left, other.left)
-            if overlap >= MERGE_OVERLAP * min(group.width, other.width):
-                combined = _Group.of(other.mask | group.mask)
-                merged[merged.index(other)] = combined
+    for group in sorted((_Group.of(labels == k) for k in kept), key=lambda g: g.left):
+        for i, other in enumerate(merged):
+            if _overlap(group, other) >= MERGE_OVERLAP * min(group.width, other.width):
+                merged[i] = _Group.of(other.mask | group.mask)
                 break
         else:
             merged.append(group)
-    return sorted(merged, key=lambda g: g.left)
+    tallest = max(g.height for g in merged)
+    typical = float(np.median([g.height for g in merged if g.height >= 0.5 * tallest]))
+    digits = [g for g in merged if g.height >= FRAGMENT * typical]
+    for fragment in (g for g in merged if g.height < FRAGMENT * typical):
+        nearest = max(range(len(digits)), key=lambda i: _overlap(fragment, digits[i]))
+        if _overlap(fragment, digits[nearest]) >= -ATTACH_GAP * typical:
+            digits[nearest] = _Group.of(digits[nearest].mask | fragment.mask)
+    return sorted(digits, key=lambda g: g.left), typical
+
+
+def _confidences(ink: np.ndarray, masks: list[np.ndarray], classify: Classify) -> np.ndarray:
+    """The classifier's confidence in each mask as one digit (0 where nothing is left)."""
+    images, valid = [], []
+    for mask in masks:
+        try:
+            images.append(preprocess.normalize_digit(ink, mask))
+            valid.append(True)
+        except preprocess.NoDigit:
+            valid.append(False)
+    confidence = np.zeros(len(masks))
+    if images:
+        confidence[np.flatnonzero(valid)] = classify(np.stack(images)).max(axis=1)
+    return confidence
 
 
 def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
-    """Cut a too-wide group in two where both halves read most confidently; recurse on each half."""
+    """Cut a too-wide group where both halves read most confidently, if they read better than the whole."""
     cuts = np.unique(np.linspace(*(group.left + f * group.width for f in CUT_RANGE), CUT_STEPS).astype(int))
-    halves, images = [], []
+    masks = [group.mask]
     for cut in cuts:
         left, right = group.mask.copy(), group.mask.copy()
         left[:, cut:] = False
         right[:, :cut] = False
-        if not left.any() or not right.any():
-            continue
-        try:
-            pair = [preprocess.normalize_digit(ink, left), preprocess.normalize_digit(ink, right)]
-        except preprocess.NoDigit:
-            continue
-        halves.append((left, right))
-        images += pair
-    if not halves:
+        if left.any() and right.any():
+            masks += [left, right]
+    confidence = _confidences(ink, masks, classify)
+    if len(masks) == 1:
         return [group]
-    confidence = classify(np.stack(images)).max(axis=1).reshape(-1, 2).min(axis=1)
-    left, right = halves[int(np.argmax(confidence))]
-    return [_Group.of(left), _Group.of(right)]
+    pairs = confidence[1:].reshape(-1, 2).min(axis=1)
+    best = int(np.argmax(pairs))
+    if pairs[best] <= confidence[0]:
+        return [group]  # a wide digit, such as a flat 0 or a long-barred 7
+    return [_Group.of(masks[1 + 2 * best]), _Group.of(masks[2 + 2 * best])]
 
 
 def segment(ink: np.ndarray, classify: Classify) -> list[np.ndarray]:
     """Masks of the digits in the ink map, left to right."""
-    groups = _groups(*preprocess.ink_components(ink))
-    typical_height = float(np.median([g.height for g in groups]))
+    groups, typical_height = _groups(*preprocess.ink_components(ink))
     pending, done = list(groups), []
     while pending:
         group = pending.pop(0)

@@ -427,6 +427,11 @@ def test_keyboard_reaches_the_controls(app: App) -> None:
     for _ in range(8):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.getAttribute('aria-label') || document.activeElement.id"))
+        if focused[-1] == "upload-input":  # the hidden input shows its focus on its visible label
+            label_outline = page.evaluate(
+                "getComputedStyle(document.querySelector('label[for=upload-input]')).outlineStyle"
+            )
+            assert label_outline not in ("", "none"), "no visible focus ring on the file chooser"
         if focused[-1] == "Sample digit 0":
             break
     assert "upload-input" in focused, focused
@@ -527,6 +532,7 @@ def test_too_large_file_says_so(app: App) -> None:
     app.by("upload-input").set_input_files({"name": "huge.png", "mimeType": "image/png", "buffer": big})
     assert app.settle() == "error"
     expect(app.by("error")).to_contain_text("too large")
+    expect(app.by("error")).to_contain_text("The limit is 10 MB")
     expect(app.by("error")).to_have_attribute("data-code", "too_large")
     app.assert_clean_console(allowed=("status of 413",))
 

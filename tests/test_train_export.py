@@ -18,14 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir: Path, tmp_path: Path, mnist_test):
-    env = {**os.environ, "EPOCHS": "1", "MEMBERS": "2", "SUBSET": "2048", "OUT_DIR": str(tmp_path),
+    env = {**os.environ, "EPOCHS": "2", "MEMBERS": "2", "SUBSET": "2048", "OUT_DIR": str(tmp_path),
            "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
     train = subprocess.run([sys.executable, "-m", "train.train"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     for name in ("model.keras", "training.json", "training_curves.png", "confusion_matrix.png"):
         assert (tmp_path / name).is_file(), name
     report = json.loads((tmp_path / "training.json").read_text())
-    assert report["config"]["epochs"] == 1 and len(report["history"]) == 2
+    assert report["config"]["epochs"] == 2 and len(report["history"]) == 2
+    assert all(h["loss"][1] < h["loss"][0] for h in report["history"]), "each member learns"
     assert report["config"]["seed"] and report["parameters_per_member"] <= 400_000
 
     export = subprocess.run([sys.executable, "-m", "export.export"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -38,7 +39,6 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir:
     classifier = Classifier(tmp_path / "model.onnx")  # checks the contract on load
     accuracy = float((classifier.predict(images[:1000]).argmax(1) == labels[:1000]).mean())
     assert accuracy == pytest.approx(card["test"]["accuracy"], abs=0.02)
-    assert accuracy > 0.5, "even one epoch on 2k images learns something"
     assert np.allclose(classifier.predict(images[:3]).sum(1), 1, atol=1e-5)
 
 

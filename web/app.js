@@ -414,9 +414,14 @@
     strong.textContent = title;
     const detail = document.createElement('span');
     detail.className = 'error-detail';
-    // The server's own words help with sizes and request ids; the blank-image one says nothing new.
-    const useServer = serverMessage && ['too_large', 'server', 'unknown'].includes(code);
-    detail.textContent = useServer ? `${hint} (${serverMessage})` : hint;
+    detail.textContent = hint;
+    if (code === 'too_large' && serverMessage) {
+      // "... over the limit of 10,485,760 bytes." -> "The limit is 10 MB."
+      const limit = /limit of ([\d,]+) bytes/.exec(serverMessage);
+      if (limit) detail.textContent = `The limit is ${formatBytes(Number(limit[1].replace(/,/g, '')))}. ${hint}`;
+    } else if (serverMessage && (code === 'server' || code === 'unknown')) {
+      detail.textContent = `${hint} (${serverMessage})`; // e.g. the request id to quote
+    }
     errorBox.replaceChildren(strong, ' ', detail);
     errorBox.dataset.code = code;
     errorBox.hidden = false;
@@ -450,7 +455,7 @@
   function formatBytes(n) {
     if (n < 1024) return `${n} bytes`;
     if (n < 1024 * 1024) return `${Math.round(n / 1024)} KB`;
-    return `${(n / 1024 / 1024).toFixed(1)} MB`;
+    return `${Number((n / 1024 / 1024).toFixed(1))} MB`;
   }
 
   preview.addEventListener('error', () => {
