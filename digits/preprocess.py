@@ -103,8 +103,9 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
     """Float [H,W] ink-agnostic grey in [0,1] at working resolution, and whether the background is light."""
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         grey = np.asarray(image, dtype=np.float32)
-        # 16-bit files (MNIST's sample PNGs among them) must not be clipped to 8 bits.
-        top = 1.0 if grey.max() <= 1.0 else 255.0 if grey.max() <= 255.0 else 65535.0
+        # 16-bit files (MNIST's sample PNGs among them) must not be clipped to 8 bits; their own
+        # range is the scale, since 12-bit or x255 data never reaches 65535.
+        top = max(float(grey.max()), 1.0)
         grey = _shrink(np.clip(grey / top, 0.0, 1.0), WORK_SIDE)
         return grey, _border_median(grey) >= 0.5
     image = _reduce(image)

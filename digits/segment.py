@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from digits import preprocess
 
@@ -19,6 +20,8 @@ MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
 FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
 ATTACH_GAP = 0.15  # a fragment this close (times the digit height) joins that digit
 WIDE = 0.9  # wider than this times the typical digit height -> maybe several touching digits
+MANY = 1.4  # wider than this times its own height -> certainly several digits
+NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
 CUT_RANGE = (0.2, 0.8)  # where a cut may fall, as fractions of the blob's width
 CUT_STEPS = 16
 
@@ -100,6 +103,15 @@ def _confidences(ink: np.ndarray, masks: list[np.ndarray], classify: Classify) -
     return confidence
 
 
+def _main_part(mask: np.ndarray) -> np.ndarray:
+    """The mask without the small pieces a cut leaves of the neighbouring digit."""
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    return np.isin(labels, np.flatnonzero(sizes >= NEIGHBOUR_PIECE * sizes.max()) + 1)
+
+
 def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
     """Cut a too-wide group where both halves read most confidently, if they read better than the whole."""
     cuts = np.unique(np.linspace(*(group.left + f * group.width for f in CUT_RANGE), CUT_STEPS).astype(int))
@@ -108,6 +120,7 @@ def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
         left, right = group.mask.copy(), group.mask.copy()
         left[:, cut:] = False
         right[:, :cut] = False
+        left, right = _main_part(left), _main_part(right)
         if left.any() and right.any():
             masks += [left, right]
     confidence = _confidences(ink, masks, classify)
@@ -115,7 +128,7 @@ def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
         return [group]
     pairs = confidence[1:].reshape(-1, 2).min(axis=1)
     best = int(np.argmax(pairs))
-    if pairs[best] <= confidence[0]:
+    if pairs[best] <= confidence[0] and group.width < MANY * group.height:
         return [group]  # a wide digit, such as a flat 0 or a long-barred 7
     return [_Group.of(masks[1 + 2 * best]), _Group.of(masks[2 + 2 * best])]
 
