@@ -96,7 +96,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     except PreprocessError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
-        raise InvalidImage(f"the bytes are not a readable PNG, JPEG, WebP, GIF, BMP or TIFF image ({exc})") from exc
+        raise InvalidImage("the bytes are not a readable PNG, JPEG, WebP, GIF, BMP or TIFF image") from exc
 
 
 def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
@@ -155,7 +155,7 @@ def _border_median(grey: np.ndarray) -> float:
 def _shrink(pixels: np.ndarray, side: int) -> np.ndarray:
     """Area-average down so the longer side is at most `side` (anti-aliased)."""
     height, width = pixels.shape[:2]
-    factor = int(np.ceil(max(height, width) / side))
+    factor = min(int(np.ceil(max(height, width) / side)), height, width)  # a 1 px strip stays 1 px
     if factor <= 1:
         return pixels
     h, w = height // factor * factor, width // factor * factor

@@ -83,6 +83,8 @@ class Health:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok", "model": self.classifier.sha256[:12]}
 
+    on_head = on_get
+
 
 class JsonDocument:
     """A JSON document read once at start-up (the model card, the OpenAPI document)."""
@@ -104,3 +106,5 @@ class Page:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.data = self.body
         resp.content_type = falcon.MEDIA_HTML
+
+    on_head = on_get

@@ -90,6 +90,7 @@ def test_blank_is_422_no_digit(client) -> None:
 def test_undecodable_is_400_invalid_image(client, data: bytes) -> None:
     result = client.simulate_post("/api/v1/predict", body=data, headers={"Content-Type": "image/png"})
     assert_error(result, 400, "invalid_image")
+    assert "BytesIO" not in result.json["message"] and " at 0x" not in result.json["message"]
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "text/plain", "image/svg+xml", "text/html", None])
@@ -167,6 +168,7 @@ def test_page_is_served(client) -> None:
     result = client.simulate_get("/")
     assert result.status_code == 200 and result.headers["content-type"].startswith("text/html")
     assert b"<html" in result.content.lower()
+    assert client.simulate_head("/").status_code == 200 and client.simulate_head("/healthz").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/nope", "/api/v1/model"])

@@ -237,10 +237,7 @@
   }
 
   undoButton.addEventListener('click', undo);
-  clearButton.addEventListener('click', () => {
-    startOver();
-    canvas.focus({ preventScroll: true });
-  });
+  clearButton.addEventListener('click', startOver);
   document.addEventListener('keydown', (event) => {
     const key = event.key.toLowerCase();
     if ((event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && key === 'z') {

@@ -1,0 +1,61 @@
+"""Property-based fuzzing of decode and preprocess: only the documented errors ever escape."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from digits import preprocess
+
+SEED_IMAGES = []
+for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"):
+    canvas = Image.new("L", (64, 64), 255)
+    canvas.paste(0, (20, 10, 30, 54))  # a "1"
+    buffer = io.BytesIO()
+    canvas.convert("RGB" if fmt == "JPEG" else "L").save(buffer, format=fmt)
+    SEED_IMAGES.append(buffer.getvalue())
+
+
+def outcome(data: bytes) -> str:
+    """Run preprocess; anything but a valid image or a PreprocessError fails the test."""
+    try:
+        image28 = preprocess.preprocess(data, preprocess.Limits(max_pixels=4_000_000))
+    except preprocess.PreprocessError as exc:
+        assert exc.code in {"invalid_image", "too_large", "no_digit"}
+        return exc.code
+    assert image28.shape == (28, 28) and np.isfinite(image28).all()
+    assert image28.min() >= 0.0 and image28.max() <= 1.0
+    return "ok"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096))
+def test_random_bytes(data: bytes) -> None:
+    outcome(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(SEED_IMAGES),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8),
+    st.integers(0, 10**6),
+)
+def test_mutated_images(seed: bytes, flips: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(seed)
+    for position, value in flips:
+        data[position % len(data)] = value
+    outcome(bytes(data[: max(1, len(data) - cut % len(data))]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"]))
+def test_any_size_and_mode_of_noise(width: int, height: int, mode: str) -> None:
+    rng = np.random.default_rng(width * 1000 + height)
+    image = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF" if mode in ("CMYK", "I;16") else "PNG")
+    outcome(buffer.getvalue())
