@@ -62,9 +62,12 @@ def centre_line(digit28: np.ndarray, upscale: int = 8) -> tuple[np.ndarray, np.n
     index = -np.ones(skeleton.shape, dtype=int)
     index[ys, xs] = np.arange(len(ys))
     segments = []
+    padded = np.pad(skeleton, 1)
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
         ny, nx = ys + dy, xs + dx
         ok = (ny < skeleton.shape[0]) & (nx >= 0) & (nx < skeleton.shape[1])
+        if dy and dx:  # a diagonal step is redundant where two straight steps already join the pixels
+            ok &= ~(padded[ys + 1, xs + 1 + dx] | padded[ys + 1 + dy, xs + 1])
         j = np.full(len(ys), -1)
         j[ok] = index[ny[ok], nx[ok]]
         keep = j >= 0
@@ -73,6 +76,39 @@ def centre_line(digit28: np.ndarray, upscale: int = 8) -> tuple[np.ndarray, np.n
     points -= points.min(axis=0)
     points /= max(points.max(), 1.0)
     return points, np.concatenate(segments)
+
+
+def pen_strokes(digit28: np.ndarray, min_points: int = 6) -> list[list[tuple[float, float]]]:
+    """The digit's centre line as pen strokes: (x, y) polylines in a unit box, as a hand would draw it."""
+    points, segments = centre_line(digit28)
+    neighbours: dict[int, set[int]] = {i: set() for i in range(len(points))}
+    for a, b in segments:
+        neighbours[int(a)].add(int(b))
+        neighbours[int(b)].add(int(a))
+    unvisited = {frozenset((int(a), int(b))) for a, b in segments}
+    strokes = []
+    while unvisited:
+        # Start at a line end where there is one, as a pen does.
+        ends = [
+            i
+            for i in neighbours
+            if len(neighbours[i]) == 1 and any(frozenset((i, j)) in unvisited for j in neighbours[i])
+        ]
+        current = ends[0] if ends else next(iter(next(iter(unvisited))))
+        path = [current]
+        while True:
+            options = [j for j in neighbours[current] if frozenset((current, j)) in unvisited]
+            if not options:
+                break
+            nxt = options[0]
+            unvisited.discard(frozenset((current, nxt)))
+            path.append(nxt)
+            current = nxt
+        if len(path) >= min_points:
+            strokes.append([*path[::3], path[-1]])
+    ys, xs = points[:, 0], points[:, 1]
+    dx, dy = (1 - xs.max()) / 2, (1 - ys.max()) / 2  # centre the digit in the box
+    return [[(float(xs[i] + dx), float(ys[i] + dy)) for i in path] for path in strokes]
 
 
 def draw_strokes(

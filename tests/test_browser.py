@@ -16,10 +16,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+
+from evaluate import renders
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -295,6 +298,17 @@ def test_drawn_digit_is_read(app: App, digit: int) -> None:
     if digit == 3:
         DOCS.mkdir(exist_ok=True)
         page.screenshot(path=str(DOCS / "screenshot-desktop.png"))
+    app.assert_clean_console()
+
+
+@pytest.mark.parametrize("label", [0, 4, 7])
+def test_real_handwriting_drawn_stroke_by_stroke(app: App, mnist_test, label: int) -> None:
+    """Pen paths traced from the centre lines of MNIST test digits, replayed with the mouse."""
+    images, labels = mnist_test
+    index = int(np.flatnonzero(labels == label)[0])  # the first test example of each class
+    strokes = renders.pen_strokes(images[index])
+    draw_with_mouse(app.page, label, strokes=strokes)
+    app.expect_digit(label)
     app.assert_clean_console()
 
 
