@@ -19,7 +19,10 @@ Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] proba
 MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
 FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
 ATTACH_GAP = 0.15  # a fragment this close (times the digit height) joins that digit
-WIDE = 0.9  # wider than this times the typical digit height -> maybe several touching digits
+WIDE = 0.9  # wider than this times the typical digit height ...
+WIDER_THAN_OTHERS = 1.7  # ... and than this times the typical digit width -> maybe several touching digits
+DIGIT_ASPECT = 0.7  # a digit's usual width / height, when there are no others to compare with
+SPLIT_MARGIN = 0.05  # the halves must read this much more confidently than the whole
 MANY = 1.4  # wider than this times its own height -> certainly several digits
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
 CUT_RANGE = (0.2, 0.8)  # where a cut may fall, as fractions of the blob's width
@@ -128,7 +131,7 @@ def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
         return [group]
     pairs = confidence[1:].reshape(-1, 2).min(axis=1)
     best = int(np.argmax(pairs))
-    if pairs[best] <= confidence[0] and group.width < MANY * group.height:
+    if pairs[best] <= confidence[0] + SPLIT_MARGIN and group.width < MANY * group.height:
         return [group]  # a wide digit, such as a flat 0 or a long-barred 7
     return [_Group.of(masks[1 + 2 * best]), _Group.of(masks[2 + 2 * best])]
 
@@ -136,10 +139,14 @@ def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
 def segment(ink: np.ndarray, classify: Classify) -> list[np.ndarray]:
     """Masks of the digits in the ink map, left to right."""
     groups, typical_height = _groups(*preprocess.ink_components(ink))
+    # Compare with the other digits where there are several; else with a digit's usual proportions.
+    widths = [g.width for g in groups]
+    typical_width = float(np.median(widths)) if len(widths) >= 3 else DIGIT_ASPECT * typical_height
+    too_wide = max(WIDE * typical_height, WIDER_THAN_OTHERS * typical_width)
     pending, done = list(groups), []
     while pending:
         group = pending.pop(0)
-        pieces = _split(ink, group, classify) if group.width > WIDE * typical_height else [group]
+        pieces = _split(ink, group, classify) if group.width > too_wide else [group]
         if len(pieces) == 1:
             done.append(group)
         else:
