@@ -35,10 +35,11 @@ train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
 export: $(VENV)/.dev  ## build/model.keras -> artifacts/model.onnx + model card
 	$(PY) -m export.export
 
-evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits
+evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, single and whole numbers
 	$(PY) -m evaluate.realistic
+	$(PY) -m evaluate.numbers
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev  ## in-process and HTTP benchmarks against a Flask + Keras baseline (needs wrk)
 	$(PY) -m bench.run
 
 clean:

@@ -92,7 +92,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
             image.load()
             return ImageOps.exif_transpose(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise TooLarge(f"the image is too large to decode safely ({exc})") from exc
+        raise TooLarge("the image has too many pixels to decode safely") from exc
     except PreprocessError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:

@@ -1,0 +1,201 @@
+"""Hostile input against real gunicorn: every case gets its 4xx, no worker dies, service goes on."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from bench import servers
+from bench.servers import ServerProcess
+from tests.conftest import png_bytes
+
+pytestmark = pytest.mark.slow
+PREDICT = "/api/v1/predict"
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A valid PNG header claiming a huge size, with a tiny compressed body: a decompression bomb."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+        + chunk(b"IEND", b"")
+    )
+
+
+def seven() -> Image.Image:
+    canvas = Image.new("L", (200, 200), 255)
+    canvas.paste(0, (50, 40, 150, 55))
+    canvas.paste(0, (120, 55, 135, 170))
+    return canvas
+
+
+RNG = np.random.default_rng(0)
+DIGIT = png_bytes(np.asarray(seven()))
+JPEG = encode(seven().convert("RGB"), "JPEG")
+LYING_BMP = b"BM" + struct.pack("<IHHI", 70, 0, 0, 54) + struct.pack("<IiiHH", 40, 99999, -99999, 1, 24)
+# (name, body, content type, expected status or statuses)
+CASES = [
+    ("random bytes", RNG.bytes(1024), "image/png", 400),
+    ("random megabyte", RNG.bytes(1 << 20), "application/octet-stream", 400),
+    ("zero bytes", b"", "image/png", 400),
+    ("nul bytes", b"\0" * 4096, "image/png", 400),
+    ("truncated png", DIGIT[: len(DIGIT) // 2], "image/png", 400),
+    ("truncated jpeg", JPEG[: len(JPEG) // 2], "image/jpeg", 400),
+    ("png signature only", DIGIT[:8], "image/png", 400),
+    ("60000x60000 png bomb", png_claiming(60000, 60000), "image/png", 413),
+    ("1x100000000 png bomb", png_claiming(1, 100_000_000), "image/png", 413),
+    ("1x1 image", png_bytes(np.full((1, 1), 255, np.uint8)), "image/png", 422),
+    ("10000x10 blank strip", png_bytes(np.full((10, 10000), 255, np.uint8)), "image/png", 422),
+    ("blank transparent canvas", png_bytes(np.zeros((280, 280, 4), np.uint8)), "image/png", 422),
+    ("black square", png_bytes(np.zeros((280, 280), np.uint8)), "image/png", 422),
+    ("noise image", png_bytes(RNG.integers(0, 256, (64, 64), dtype=np.uint8)), "image/png", (200, 422)),
+    ("svg", b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>', "image/svg+xml", 415),
+    ("svg as png", b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>', "image/png", 400),
+    ("html", b"<html><body><img src=x onerror=alert(1)></body></html>", "text/html", 415),
+    ("json", b'{"image": "7"}', "application/json", 415),
+    ("form-urlencoded", b"image=7", "application/x-www-form-urlencoded", 415),
+    ("no content type", DIGIT, "", 415),
+    ("multipart without boundary", DIGIT, "multipart/form-data", 400),
+    ("malformed multipart", b"--b\r\nnonsense", "multipart/form-data; boundary=b", 400),
+    ("ppm image", encode(seven(), "PPM"), "image/png", 400),
+    ("pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "application/octet-stream", 400),
+    ("zip", b"PK\x03\x04" + RNG.bytes(200), "application/octet-stream", 400),
+    ("bmp header lies", LYING_BMP, "image/bmp", (400, 413)),
+    ("tiff with bad offsets", b"II*\x00" + struct.pack("<I", 999999) + RNG.bytes(100), "image/tiff", 400),
+    ("gif garbage frames", b"GIF89a" + RNG.bytes(300), "image/gif", (400, 413)),
+    ("webp garbage", b"RIFF" + struct.pack("<I", 300) + b"WEBPVP8 " + RNG.bytes(290), "image/webp", (400, 413)),
+]  # fmt: skip
+
+
+def multipart(parts: int) -> tuple[bytes, str]:
+    body = (
+        b"".join(b'--xx\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(parts))
+        + b'--xx\r\nContent-Disposition: form-data; name="image"; filename="7.png"\r\nContent-Type: image/png\r\n\r\n'
+    )
+    return body + DIGIT + b"\r\n--xx--\r\n", "multipart/form-data; boundary=xx"
+
+
+def raw_request(server: ServerProcess, head: bytes, body: bytes = b"", half_close: bool = True) -> int:
+    """Send bytes on a raw socket; return the HTTP status of the answer (0 if none)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(head + body)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+
+
+@pytest.fixture(scope="module")
+def server():
+    process = servers.gunicorn()
+    yield process
+    process.stop()
+
+
+def assert_still_serving(server: ServerProcess, workers: list[int]) -> None:
+    assert server.child_pids() == workers, "a worker died"
+    response = requests.post(server.url + PREDICT, data=DIGIT, headers={"Content-Type": "image/png"}, timeout=10)
+    assert response.status_code == 200 and response.json()["digit"] == 7
+
+
+@pytest.mark.parametrize(("name", "body", "ctype", "status"), CASES, ids=[c[0] for c in CASES])
+def test_hostile_body(server: ServerProcess, name: str, body: bytes, ctype: str, status: int | tuple) -> None:
+    workers = server.child_pids()
+    headers = {"Content-Type": ctype} if ctype else {}
+    response = requests.post(server.url + PREDICT, data=body, headers=headers, timeout=15)
+    assert response.status_code in (status if isinstance(status, tuple) else (status,)), response.text
+    if response.status_code != 200:
+        assert set(response.json()) >= {"code", "message"}
+    assert_still_serving(server, workers)
+
+
+@pytest.mark.parametrize("parts", [100, 1000])
+def test_multipart_with_many_parts(server: ServerProcess, parts: int) -> None:
+    workers = server.child_pids()
+    body, ctype = multipart(parts)
+    response = requests.post(server.url + PREDICT, data=body, headers={"Content-Type": ctype}, timeout=15)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_multipart"
+    assert_still_serving(server, workers)
+
+
+def test_body_of_100_megabytes_is_refused_from_its_length(server: ServerProcess) -> None:
+    workers = server.child_pids()
+    head = b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 104857600\r\n\r\n"
+    assert raw_request(server, head, RNG.bytes(65536), half_close=False) == 413
+    assert_still_serving(server, workers)
+
+
+def test_content_length_longer_than_the_body(server: ServerProcess) -> None:
+    workers = server.child_pids()
+    head = b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"
+    assert raw_request(server, head, DIGIT[:100]) == 400
+    assert_still_serving(server, workers)
+
+
+def test_content_length_shorter_than_the_body(server: ServerProcess) -> None:
+    workers = server.child_pids()
+    head = b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 50\r\n\r\n"
+    assert raw_request(server, head, DIGIT) == 400
+    assert_still_serving(server, workers)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # request line over the limit
+        b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n",  # too many headers
+        b"NOT-HTTP\r\n\r\n",
+        b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    ],
+    ids=["long request line", "200 headers", "not http", "negative length"],
+)
+def test_malformed_http(server: ServerProcess, head: bytes) -> None:
+    workers = server.child_pids()
+    assert 400 <= raw_request(server, head) < 500
+    assert_still_serving(server, workers)
+
+
+def test_uploads_never_reach_the_disk(server: ServerProcess) -> None:
+    """No file written during the uploads, in the temp dirs or the working tree, holds their bytes."""
+    started = time.time() - 1
+    marker = b"UPLOAD-MARKER-" + os.urandom(8).hex().encode()
+    requests.post(server.url + PREDICT, data=DIGIT + marker, headers={"Content-Type": "image/png"}, timeout=10)
+    body, ctype = multipart(3)
+    requests.post(server.url + PREDICT, data=body + marker, headers={"Content-Type": ctype}, timeout=10)
+    for folder in ("/tmp", "/dev/shm", os.getcwd()):
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d not in {".venv", ".git", "proc", "node_modules"}]
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    if os.path.getmtime(path) >= started and os.path.getsize(path) < 50_000_000:
+                        with open(path, "rb") as f:
+                            assert marker not in f.read(), path
+                except OSError:
+                    continue
