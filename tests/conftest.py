@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import falcon.testing
@@ -41,12 +43,27 @@ def client() -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(Config()))
 
 
-def png_bytes(pixels: np.ndarray, **save_options) -> bytes:
-    """Encode an array (or PIL image) as PNG."""
-    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    """Encode a PIL image in a file format."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", **save_options)
+    image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def png_bytes(pixels: np.ndarray | Image.Image, **options) -> bytes:
+    """Encode an array (or PIL image) as PNG."""
+    return encode(pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels), "PNG", **options)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A valid PNG header claiming a huge size, with a tiny compressed body: a decompression bomb."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + body + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="session")

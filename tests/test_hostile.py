@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -16,31 +14,10 @@ from PIL import Image
 
 from bench import servers
 from bench.servers import ServerProcess
-from tests.conftest import png_bytes
+from tests.conftest import encode, png_bytes, png_claiming
 
 pytestmark = pytest.mark.slow
 PREDICT = "/api/v1/predict"
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A valid PNG header claiming a huge size, with a tiny compressed body: a decompression bomb."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
-        + chunk(b"IEND", b"")
-    )
 
 
 def seven() -> Image.Image:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from PIL import Image
 
 from digits import preprocess
 from digits.classifier import Classifier
-from tests.conftest import png_bytes
+from tests.conftest import encode, png_bytes, png_claiming
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +29,6 @@ def seven(mnist_test) -> np.ndarray:
 def big_dark_on_light(digit28: np.ndarray, side: int = 280) -> np.ndarray:
     """The digit enlarged, dark ink on white: how a scan or a paint program looks."""
     return 255 - np.asarray(Image.fromarray(digit28).resize((side, side), Image.Resampling.BICUBIC))
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
 
 
 def reads_as(data: bytes, classifier: Classifier) -> int:
@@ -212,23 +204,8 @@ def test_specks_do_not_move_the_digit(seven: np.ndarray, classifier: Classifier)
     assert reads_as(png_bytes(canvas), classifier) == 7
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims a huge size; its pixel data is a tiny compressed stream."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_decompression_bomb_is_refused_before_allocation() -> None:
-    data = _png_header_only(60000, 60000)  # 3.6 gigapixels: 3.6 GB if decoded
+    data = png_claiming(60000, 60000)  # 3.6 gigapixels: 3.6 GB if decoded
     started = time.perf_counter()
     with pytest.raises(preprocess.TooLarge, match="pixels"):
         preprocess.preprocess(data)
