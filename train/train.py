@@ -116,9 +116,10 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
     """Average the members' probabilities inside one model with the contract's names."""
     inputs = keras.Input(shape=contract.INPUT_SHAPE[1:], name=contract.INPUT_NAME)
     outputs = [m(inputs) for m in members]
-    averaged = layers.Average(name=contract.OUTPUT_NAME)(outputs) if len(outputs) > 1 else outputs[0]
     if len(outputs) == 1:
-        averaged = layers.Identity(name=contract.OUTPUT_NAME)(averaged)
+        averaged = layers.Identity(name=contract.OUTPUT_NAME)(outputs[0])
+    else:
+        averaged = layers.Average(name=contract.OUTPUT_NAME)(outputs)
     return keras.Model(inputs, averaged, name="mnist_ensemble")
 
 
@@ -137,7 +138,7 @@ def train_member(index: int, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset)
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=EPOCHS, restore_best_weights=True),
     ]
     print(f"\nMember {index + 1}/{MEMBERS}: {model.count_params():,} parameters", flush=True)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, callbacks=callbacks, verbose=2)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, callbacks=callbacks, verbose=1)  # progress bars
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
