@@ -138,7 +138,7 @@ def train_member(index: int, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset)
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=EPOCHS, restore_best_weights=True),
     ]
     print(f"\nMember {index + 1}/{MEMBERS}: {model.count_params():,} parameters", flush=True)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, callbacks=callbacks, verbose=1)  # progress bars
+    history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, callbacks=callbacks, verbose=1)
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
