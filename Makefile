@@ -43,4 +43,4 @@ bench: $(VENV)/.dev  ## in-process and HTTP benchmarks against a Flask + Keras b
 	$(PY) -m bench.run
 
 clean:
-	rm -rf build test-output
+	rm -rf build

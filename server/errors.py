@@ -52,8 +52,6 @@ def handle_preprocess_error(req: falcon.Request, resp: falcon.Response, exc: Pre
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict) -> None:
     """Log the traceback with the request id; tell the client nothing about internals."""
-    if isinstance(exc, falcon.HTTPError):
-        raise exc
     request_id = getattr(req.context, "request_id", "-")
     log.exception("request %s failed: %s %s", request_id, req.method, req.path)
     raise ApiError(

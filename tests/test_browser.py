@@ -178,22 +178,23 @@ class App:
         self.context.close()
 
 
-@pytest.fixture
-def app(browser: Browser, gunicorn_server) -> Iterator[App]:
-    """The page on a desktop-sized screen."""
-    app = App(browser, gunicorn_server.url, **DESKTOP)
+def _opened(browser: Browser, url: str, settings: dict) -> Iterator[App]:
+    app = App(browser, url, **settings)
     app.open()
     yield app
     app.close()
+
+
+@pytest.fixture
+def app(browser: Browser, gunicorn_server) -> Iterator[App]:
+    """The page on a desktop-sized screen."""
+    yield from _opened(browser, gunicorn_server.url, DESKTOP)
 
 
 @pytest.fixture
 def phone(browser: Browser, gunicorn_server) -> Iterator[App]:
     """The page on a phone: small screen, touch, 2x pixels."""
-    app = App(browser, gunicorn_server.url, **PHONE)
-    app.open()
-    yield app
-    app.close()
+    yield from _opened(browser, gunicorn_server.url, PHONE)
 
 
 # --- Drawing and images -------------------------------------------------------------------------
