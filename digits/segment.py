@@ -40,6 +40,19 @@ class Digit:
     image28: np.ndarray
 
 
+@dataclass(frozen=True)
+class Reading:
+    """The digits of a number, left to right, and the size of the image they were read from."""
+
+    digits: list[Digit]
+    width: int
+    height: int
+
+    @property
+    def text(self) -> str:
+        return "".join(str(d.digit) for d in self.digits)
+
+
 @dataclass(eq=False)
 class _Group:
     mask: np.ndarray  # bool, working resolution, same shape as the ink map
@@ -154,7 +167,7 @@ def segment(ink: np.ndarray, classify: Classify) -> list[np.ndarray]:
     return [g.mask for g in sorted(done, key=lambda g: g.left)]
 
 
-def read_number(data: bytes, classify: Classify, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> list[Digit]:
+def read_number(data: bytes, classify: Classify, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> Reading:
     """Every digit in the image, left to right; raises the PreprocessError subclasses of preprocess()."""
     image = preprocess.decode(data, limits)
     ink = preprocess.ink_map(image)
@@ -170,4 +183,4 @@ def read_number(data: bytes, classify: Classify, limits: preprocess.Limits = pre
         h = int(np.ceil((rows.max() + 1) * scale_y)) - y
         p = p.astype(np.float64) / p.sum()
         digits.append(Digit(int(p.argmax()), float(p.max()), [float(v) for v in p], (x, y, w, h), image28))
-    return digits
+    return Reading(digits, image.width, image.height)

@@ -53,7 +53,7 @@ def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: in
 def read_text(data: bytes, classifier: Classifier) -> str:
     """The text /api/v1/read would answer ('' for no digit)."""
     try:
-        return "".join(str(d.digit) for d in segment.read_number(data, classifier.predict))
+        return segment.read_number(data, classifier.predict).text
     except preprocess.NoDigit:
         return ""
 

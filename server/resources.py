@@ -66,10 +66,11 @@ class Read:
         self.limits = limits
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        digits = segment.read_number(uploads.read_image(req, self.limits), self.classifier.predict, self.limits)
+        reading = segment.read_number(uploads.read_image(req, self.limits), self.classifier.predict, self.limits)
         resp.media = {
-            "text": "".join(str(d.digit) for d in digits),
-            "digits": [digit_json(d) for d in digits],
+            "text": reading.text,
+            "digits": [digit_json(d) for d in reading.digits],
+            "image": {"width": reading.width, "height": reading.height},
             "model": self.classifier.sha256[:12],
         }
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
 from evaluate import renders
@@ -165,6 +165,19 @@ class App:
         assert model_input.evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
         expect(self.by("error")).to_be_hidden()
 
+    def expect_number(self, text: str) -> None:
+        """The page reads `text` in number mode, one list item per digit with its 28x28 input."""
+        state = self.settle()
+        assert state == "done", f"expected a reading of {text}, the page says: {self.by('error').text_content()!r}"
+        expect(self.by("prediction")).to_have_text(text)
+        items = self.by("reading-digits").locator("li")
+        expect(items).to_have_count(len(text))
+        assert items.evaluate_all("items => items.map(i => i.dataset.digit)") == list(text)
+        sizes = items.locator("img").evaluate_all("imgs => imgs.map(i => [i.complete, i.naturalWidth])")
+        assert sizes == [[True, 28]] * len(text)
+        expect(self.by("confidence")).to_have_text(re.compile(r"^\d{1,3}(\.\d)?%$"))
+        expect(self.by("probabilities")).to_be_hidden()  # the single-digit chart makes way for the digits
+
     def assert_clean_console(self, allowed: tuple[str, ...] = ()) -> None:
         """No console errors (CSP violations are reported there too) except the expected failed requests."""
         unexpected = [m for m in self.console if not any(a in m for a in allowed)]
@@ -264,6 +277,51 @@ def canvas_ink(page: Page) -> int:
         """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1; return n; }"""
     )
+
+
+def ink_in_boxes(page: Page) -> float:
+    """The fraction of the pad's ink that lies inside the boxes shown over it."""
+    return page.get_by_test_id("draw-canvas").evaluate(
+        """c => {
+             const r = c.getBoundingClientRect(), sx = c.width / r.width, sy = c.height / r.height;
+             const boxes = [...document.querySelectorAll('#pad-boxes .box')].map((b) => b.getBoundingClientRect())
+               .map((b) => [(b.left - r.left) * sx, (b.top - r.top) * sy,
+                            (b.right - r.left) * sx, (b.bottom - r.top) * sy]);
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let all = 0, inside = 0;
+             for (let y = 0; y < c.height; y += 1) for (let x = 0; x < c.width; x += 1) {
+               if (d[(y * c.width + x) * 4 + 3] < 128) continue;
+               all += 1;
+               if (boxes.some(([l, t, rt, b]) => x >= l - 2 && x <= rt + 2 && y >= t - 2 && y <= b + 2)) inside += 1;
+             }
+             return inside / all;
+           }"""
+    )
+
+
+def draw_number(page: Page, text: str) -> None:
+    """Write a number with the mouse: each digit's sample strokes in its own square slot along the pad."""
+    pad = page.get_by_test_id("draw-canvas").bounding_box()
+    side = min(pad["width"] / len(text), pad["height"])
+    for i, ch in enumerate(text):
+        slot = {"x": pad["x"] + i * side, "y": pad["y"] + (pad["height"] - side) / 2, "width": side, "height": side}
+        for stroke in SAMPLES[ch]:
+            points = stroke_points(stroke, slot, step_px=8)
+            page.mouse.move(*points[0])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(x, y, steps=2)
+            page.mouse.up()
+
+
+def number_png(text: str, side: int = PNG_SIDE) -> bytes:
+    """A written number on white paper: the digits of digit_png side by side, overlapping their margins."""
+    step = round(side * 0.65)
+    sheet = Image.new("RGB", (step * (len(text) - 1) + side, side), "white")
+    for i, ch in enumerate(text):
+        digit = Image.open(io.BytesIO(digit_png(int(ch), side)))
+        sheet.paste(ImageChops.darker(sheet.crop((i * step, 0, i * step + side, side)), digit), (i * step, 0))
+    return png(sheet)
 
 
 def canvas_pixels(page: Page) -> str:
@@ -566,6 +624,126 @@ def test_server_unreachable_says_so(app: App) -> None:
     app.expect_digit(7)
     expect(app.by("error")).to_be_hidden()
     app.assert_clean_console(allowed=("net::ERR_FAILED",))
+
+
+# --- Whole numbers ------------------------------------------------------------------------------
+
+
+def test_samples_spell_a_number_with_a_box_round_each_digit(app: App) -> None:
+    """In number mode the pad is wide, samples are written one after another, and each digit gets a box."""
+    page = app.page
+    app.by("mode-number").check()
+    expect(page.locator("body")).to_have_attribute("data-mode", "number")
+    expect(page.get_by_role("heading", name="Draw a number")).to_be_visible()
+    pad = app.by("draw-canvas").bounding_box()
+    assert pad["width"] >= 1.9 * pad["height"], pad
+    for digit in "2026":
+        app.by("samples").get_by_role("button", name=f"Sample digit {digit}").click()
+    app.expect_number("2026")
+    boxes = app.by("pad-boxes").locator(".box")
+    expect(boxes).to_have_count(4)
+    assert boxes.locator(".box-label").all_text_contents() == list("2026")
+    rects = [boxes.nth(i).bounding_box() for i in range(4)]
+    for r in rects:
+        assert pad["x"] <= r["x"] and r["x"] + r["width"] <= pad["x"] + pad["width"] + 1, (r, pad)
+        assert pad["y"] <= r["y"] and r["y"] + r["height"] <= pad["y"] + pad["height"] + 1, (r, pad)
+    for left, right in itertools.pairwise(rects):
+        assert left["x"] + left["width"] <= right["x"] + 1, "boxes overlap or are out of order"
+    assert ink_in_boxes(page) > 0.97, "the boxes do not cover the drawing"
+    expect(app.by("reading")).to_be_visible()
+    expect(page.locator("#reading-figure")).to_be_hidden()  # a drawing is boxed on the pad itself
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "screenshot-number.png"))
+    # A fifth digit that does not fit starts a new number.
+    for digit in "7777":
+        app.by("samples").get_by_role("button", name=f"Sample digit {digit}").click()
+    state = app.settle()
+    assert state == "done" and len(app.by("prediction").text_content()) < 8
+    app.assert_clean_console()
+
+
+def test_number_written_with_the_mouse(app: App) -> None:
+    """A number written digit by digit with the mouse is read left to right, boxes round its digits."""
+    app.by("mode-number").check()
+    draw_number(app.page, "1984")
+    app.expect_number("1984")
+    expect(app.by("pad-boxes").locator(".box")).to_have_count(4)
+    assert ink_in_boxes(app.page) > 0.97
+    app.by("undo").click()  # the 4's second stroke: what is left is read again
+    assert app.settle() == "done"
+    assert app.by("prediction").text_content().startswith("198")
+    app.by("clear").click()
+    expect(app.by("pad-boxes").locator(".box")).to_have_count(0)
+    expect(app.by("reading")).to_be_hidden()
+    app.assert_clean_console()
+
+
+def test_uploaded_number_is_shown_with_boxes(app: App) -> None:
+    """An uploaded picture of a number is shown in the answer with a box round each digit it read."""
+    page = app.page
+    app.by("mode-number").check()
+    data = number_png("3507")
+    width, height = Image.open(io.BytesIO(data)).size
+    app.by("upload-input").set_input_files({"name": "number.png", "mimeType": "image/png", "buffer": data})
+    app.expect_number("3507")
+    figure = page.locator("#reading-figure")
+    expect(figure).to_be_visible()
+    shown = page.locator("#reading-image")
+    assert shown.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]") == [True, width, height]
+    frame = shown.bounding_box()
+    assert abs(frame["width"] / frame["height"] - width / height) < 0.02, "the image is distorted"
+    boxes = app.by("reading-boxes").locator(".box")
+    expect(boxes).to_have_count(4)
+    step = frame["width"] * round(PNG_SIDE * 0.65) / width  # where each digit's square starts, on screen
+    for i in range(4):
+        r = boxes.nth(i).bounding_box()
+        centre = r["x"] + r["width"] / 2 - frame["x"]
+        assert i * step + 0.3 * step < centre < i * step + 1.25 * step, (i, r, frame)
+    expect(app.by("pad-boxes").locator(".box")).to_have_count(0)
+    app.assert_clean_console()
+
+
+def test_switching_mode_reads_the_upload_again(app: App) -> None:
+    """The same upload is read as a digit or as a number; a drawing is cleared because the pad changes shape."""
+    page = app.page
+    app.by("upload-input").set_input_files({"name": "six.png", "mimeType": "image/png", "buffer": digit_png(6)})
+    app.expect_digit(6)
+    app.by("mode-number").check()
+    app.expect_number("6")
+    expect(app.by("source")).to_have_text("six.png")
+    expect(app.by("preview")).to_be_visible()
+    app.by("mode-digit").check()
+    app.expect_digit(6)
+    app.expect_answer_shown()
+    expect(app.by("reading")).to_be_hidden()
+    pad = app.by("draw-canvas").bounding_box()
+    assert abs(pad["width"] - pad["height"]) < 2, "the pad is square for one digit"
+
+    draw_with_mouse(page, 3)
+    app.expect_digit(3)
+    app.by("mode-number").check()
+    assert canvas_ink(page) == 0
+    expect(page.locator("body")).to_have_attribute("data-state", "idle")
+    expect(app.by("prediction")).to_have_text("")
+
+    white = png(Image.new("RGB", (PNG_SIDE * 2, PNG_SIDE), "white"))
+    app.by("upload-input").set_input_files({"name": "blank.png", "mimeType": "image/png", "buffer": white})
+    assert app.settle() == "error"
+    expect(app.by("error")).to_have_attribute("data-code", "no_digit")
+    expect(app.by("reading")).to_be_hidden()
+    app.assert_clean_console(allowed=("status of 422",))
+
+
+def test_number_mode_on_a_phone(phone: App) -> None:
+    """On a phone the wide pad still fits the screen and takes a number written with samples."""
+    page = phone.page
+    phone.by("mode-number").check()
+    for digit in "42":
+        phone.by("samples").get_by_role("button", name=f"Sample digit {digit}").click()
+    phone.expect_number("42")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(phone.by("pad-boxes").locator(".box")).to_have_count(2)
+    phone.assert_clean_console()
 
 
 # --- Page as a whole ----------------------------------------------------------------------------

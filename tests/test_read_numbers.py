@@ -33,6 +33,7 @@ def test_reads_a_number_with_boxes(client, mnist_test) -> None:
     body = result.json
     assert body["text"] == "2026"
     assert [d["digit"] for d in body["digits"]] == [2, 0, 2, 6]
+    assert body["image"] == {"width": 4 * 130 + 30, "height": 140}
     for d, left in zip(body["digits"], lefts, strict=True):
         x, y, w, h = d["box"]
         assert left - 5 <= x <= left + 50 and 20 <= y + h <= 125 and 10 < h <= 100 and 0 < w <= 100
@@ -53,8 +54,7 @@ def test_a_digit_in_two_strokes_is_one_digit() -> None:
     draw = ImageDraw.Draw(image)
     draw.line([(110, 60), (90, 160), (200, 170), (200, 250), (90, 250)], fill=0, width=14)  # 5 without its bar
     draw.line([(115, 55), (210, 55)], fill=0, width=14)  # the bar, a separate stroke
-    digits = segment.read_number(png_bytes(image), Classifier().predict)
-    assert len(digits) == 1
+    assert len(segment.read_number(png_bytes(image), Classifier().predict).digits) == 1
 
 
 def test_touching_digits_are_split(mnist_test) -> None:
@@ -62,8 +62,7 @@ def test_touching_digits_are_split(mnist_test) -> None:
     a, b = images[np.flatnonzero(labels == 3)[0]], images[np.flatnonzero(labels == 8)[0]]
     pair = np.maximum(np.pad(a, ((0, 0), (0, 18))), np.pad(b, ((0, 0), (18, 0))))  # 10 px of overlap
     big = 255 - np.asarray(Image.fromarray(pair).resize((460, 280), Image.Resampling.BICUBIC))
-    digits = segment.read_number(png_bytes(big), Classifier().predict)
-    assert "".join(str(d.digit) for d in digits) == "38"
+    assert segment.read_number(png_bytes(big), Classifier().predict).text == "38"
 
 
 def test_blank_is_422_and_bad_input_like_predict(client) -> None:

@@ -3,10 +3,13 @@
 'use strict';
 
 (() => {
-  const API = '/api/v1/predict';
-  const PEN = 1 / 13; // line width as a fraction of the canvas side (MNIST: ~2.5 px strokes on a 20 px digit)
+  const API = { digit: '/api/v1/predict', number: '/api/v1/read' };
+  const PEN = 1 / 13; // line width as a fraction of the pad's height (MNIST: ~2.5 px strokes on a 20 px digit)
   const INK = '#111111';
-  const EXPORT_SIDE = 280; // px; the drawing is sent at this size whatever the screen
+  const EXPORT_SIDE = 280; // px, the exported drawing's height whatever the screen; its width follows the pad
+  const SAMPLE_GAP = 0.04; // in number mode, samples are written this far apart (fraction of the pad's width)
+  const FIGURE_MAX_HEIGHT = 320; // px; an uploaded number is shown at most this tall with its boxes
+  const NUMBER_SAMPLE_HEIGHT = 0.6; // in number mode, a sample's box as a fraction of the pad's height
   const LIVE_DELAY = 200; // ms between live readings while drawing
   const SAMPLE_MARGIN = 0.15; // samples are drawn inside this margin of the pad
   const REPLAY_MS = 550; // how long a sample takes to draw itself
@@ -26,6 +29,21 @@
     timeout: ['The server took too long to answer.', 'Please try again in a moment.'],
     server: ['Something went wrong on our side.', 'Please try again in a moment.'],
     unknown: ['Something went wrong.', 'Please try again.'],
+  };
+
+  const TEXT = {
+    digit: {
+      title: 'Draw a digit',
+      pad: 'Drawing pad: draw one digit here with a mouse, finger or pen',
+      upload: 'A photo or scan of one digit: PNG, JPEG, WebP, GIF, BMP or TIFF',
+      placeholder: 'Draw or upload a digit to see what the model reads.',
+    },
+    number: {
+      title: 'Draw a number',
+      pad: 'Drawing pad: write a number here, digit by digit, with a mouse, finger or pen',
+      upload: 'A photo or scan of a number: PNG, JPEG, WebP, GIF, BMP or TIFF',
+      placeholder: 'Write a number, such as a year, or upload a picture of one.',
+    },
   };
 
   const $ = (id) => document.getElementById(id);
@@ -49,7 +67,17 @@
   const modelInput = $('model-input');
   const samplesBox = $('samples');
   const modelLine = $('model-line');
-  const defaultPreviewText = previewName.textContent;
+  const inputTitle = $('input-title');
+  const placeholder = $('placeholder');
+  const confidenceLabel = document.querySelector('.confidence-label');
+  const padBoxes = $('pad-boxes');
+  const reading = $('reading');
+  const readingDigits = $('reading-digits');
+  const readingFigure = $('reading-figure');
+  const readingFrame = $('reading-frame');
+  const readingImage = $('reading-image');
+  const readingBoxes = $('reading-boxes');
+  const modeInputs = Array.from(document.querySelectorAll('input[name="mode"]'));
   const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
 
   // ---- State ------------------------------------------------------------------------------------
@@ -64,7 +92,9 @@
   let inFlight = false;
   let liveTimer = 0;
   let previewUrl = null;
+  let currentFile = null; // the uploaded image, read again when the mode changes
   let hasResult = false;
+  let mode = 'digit'; // 'digit': /predict, one digit; 'number': /read, every digit left to right
 
   function setState(state) {
     body.dataset.state = state;
@@ -74,7 +104,7 @@
 
   // ---- Drawing ----------------------------------------------------------------------------------
 
-  function paint(target, side, list, lineWidth) {
+  function paint(target, width, height, list, lineWidth) {
     target.lineCap = 'round';
     target.lineJoin = 'round';
     target.strokeStyle = INK;
@@ -85,20 +115,20 @@
       const [x0, y0] = stroke[0];
       if (stroke.length === 1) {
         target.beginPath();
-        target.arc(x0 * side, y0 * side, lineWidth / 2, 0, 2 * Math.PI);
+        target.arc(x0 * width, y0 * height, lineWidth / 2, 0, 2 * Math.PI);
         target.fill();
         continue;
       }
       // Quadratic curves through the midpoints: smooth lines from jittery pointer samples.
       target.beginPath();
-      target.moveTo(x0 * side, y0 * side);
+      target.moveTo(x0 * width, y0 * height);
       for (let i = 1; i < stroke.length - 1; i += 1) {
         const [x, y] = stroke[i];
         const [nx, ny] = stroke[i + 1];
-        target.quadraticCurveTo(x * side, y * side, ((x + nx) / 2) * side, ((y + ny) / 2) * side);
+        target.quadraticCurveTo(x * width, y * height, ((x + nx) / 2) * width, ((y + ny) / 2) * height);
       }
       const [xn, yn] = stroke[stroke.length - 1];
-      target.lineTo(xn * side, yn * side);
+      target.lineTo(xn * width, yn * height);
       target.stroke();
     }
   }
@@ -106,7 +136,7 @@
   function redraw() {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    paint(ctx, canvas.width, strokes, canvas.width * PEN);
+    paint(ctx, canvas.width, canvas.height, strokes, canvas.height * PEN);
     pad.classList.toggle('has-ink', strokes.length > 0);
   }
 
@@ -121,23 +151,38 @@
   }
 
   function fitCanvas() {
-    const side = Math.max(1, Math.round(canvas.getBoundingClientRect().width * (window.devicePixelRatio || 1)));
-    if (canvas.width !== side || canvas.height !== side) {
-      canvas.width = side;
-      canvas.height = side;
+    const rect = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(rect.width * dpr));
+    const height = Math.max(1, Math.round(rect.height * dpr));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
     }
     redraw();
   }
 
-  /** The drawing as a PNG: dark ink on white, EXPORT_SIDE square, the same pen as on screen. */
+  /** The pad's width over its height: 1 for a digit, wider for a number. */
+  function padAspect() {
+    const rect = canvas.getBoundingClientRect();
+    return rect.height > 0 ? rect.width / rect.height : 1;
+  }
+
+  /** The size of the exported drawing: EXPORT_SIDE high, as wide as the pad's shape. */
+  function exportSize() {
+    return { width: Math.round(EXPORT_SIDE * padAspect()), height: EXPORT_SIDE };
+  }
+
+  /** The drawing as a PNG: dark ink on white, EXPORT_SIDE high, the same pen as on screen. */
   function exportDrawing() {
+    const { width, height } = exportSize();
     const out = document.createElement('canvas');
-    out.width = EXPORT_SIDE;
-    out.height = EXPORT_SIDE;
+    out.width = width;
+    out.height = height;
     const c = out.getContext('2d');
     c.fillStyle = '#ffffff';
-    c.fillRect(0, 0, EXPORT_SIDE, EXPORT_SIDE);
-    paint(c, EXPORT_SIDE, strokes, EXPORT_SIDE * PEN);
+    c.fillRect(0, 0, width, height);
+    paint(c, width, height, strokes, height * PEN);
     return new Promise((resolve, reject) => {
       out.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the drawing could not be encoded'))), 'image/png');
     });
@@ -266,6 +311,7 @@
   }
 
   function request(job) {
+    job.mode = mode;
     queued = job; // a newer job replaces one that has not been sent yet
     setState('loading');
     pump();
@@ -290,7 +336,7 @@
       }
       init.headers = { ...init.headers, Accept: 'application/json' };
       if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(REQUEST_TIMEOUT);
-      outcome = await readResponse(await fetch(API, init));
+      outcome = await readResponse(await fetch(API[job.mode], init), job.mode);
     } catch (err) {
       outcome = { ok: false, code: err && err.name === 'TimeoutError' ? 'timeout' : 'network' };
     }
@@ -298,7 +344,8 @@
     if (jobSource === sourceId) {
       const latest = jobRevision === revision && !queued && !liveTimer;
       if (outcome.ok) {
-        showResult(outcome.data);
+        if (outcome.kind === 'number') showReading(outcome.data, job);
+        else showResult(outcome.data);
         if (latest) setState('done');
       } else if (latest) {
         showError(outcome.code, outcome.message);
@@ -309,15 +356,21 @@
     pump();
   }
 
-  async function readResponse(response) {
+  function isAnswer(data, kind) {
+    if (!data) return false;
+    if (kind === 'number') return typeof data.text === 'string' && Array.isArray(data.digits) && Boolean(data.image);
+    return Number.isInteger(data.digit) && Array.isArray(data.probabilities);
+  }
+
+  async function readResponse(response, kind) {
     let data = null;
     try {
       data = await response.json();
     } catch {
       data = null;
     }
-    if (response.ok && data && Number.isInteger(data.digit) && Array.isArray(data.probabilities)) {
-      return { ok: true, data };
+    if (response.ok && isAnswer(data, kind)) {
+      return { ok: true, data, kind };
     }
     let code = data && typeof data.code === 'string' ? data.code : null;
     if (!code || !(code in MESSAGES)) {
@@ -360,12 +413,27 @@
     return `${text.endsWith('.0') ? text.slice(0, -2) : text}%`;
   }
 
-  function showResult(data) {
+  /** The parts both answers share: the big text, a confidence and an optional runner-up line. */
+  function showAnswer(text, certainty, label, alternative) {
     hasResult = true;
     errorBox.hidden = true;
     errorBox.textContent = '';
-    prediction.textContent = String(data.digit);
-    confidence.textContent = percent(data.confidence);
+    prediction.textContent = text;
+    confidence.textContent = percent(certainty);
+    confidenceLabel.textContent = label;
+    runnerUp.textContent = alternative;
+    result.classList.add('has-answer');
+    updateButtons();
+  }
+
+  function showResult(data) {
+    const second = Array.isArray(data.top) ? data.top[1] : null;
+    showAnswer(
+      String(data.digit),
+      data.confidence,
+      'confidence',
+      second && second.probability >= 0.05 ? `Could also be a ${second.digit} (${percent(second.probability)})` : '',
+    );
     data.probabilities.forEach((p, digit) => {
       const bar = bars[digit];
       if (!bar) return;
@@ -374,15 +442,82 @@
       bar.fill.style.setProperty('--p', String(Math.max(0, Math.min(1, p))));
       bar.value.textContent = percent(p);
     });
-    const second = Array.isArray(data.top) ? data.top[1] : null;
-    runnerUp.textContent =
-      second && second.probability >= 0.05 ? `Could also be a ${second.digit} (${percent(second.probability)})` : '';
-    if (typeof data.input === 'string' && data.input.startsWith('data:image/png;base64,')) {
+    if (isDataUrl(data.input)) {
       modelInput.src = data.input;
       modelInput.hidden = false;
     }
-    result.classList.add('has-answer');
-    updateButtons();
+  }
+
+  const isDataUrl = (value) => typeof value === 'string' && value.startsWith('data:image/png;base64,');
+
+  /** A whole number: the text, each digit with its confidence and 28×28 input, and a box around each. */
+  function showReading(data, job) {
+    const digits = data.digits;
+    const least = digits.reduce((a, d) => (d.confidence < a.confidence ? d : a), digits[0]);
+    const position = digits.indexOf(least);
+    const order = least.probabilities.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]);
+    const [p2, d2] = order[1];
+    const which = digits.length > 1 ? `Digit ${position + 1} of ${digits.length}` : 'It';
+    showAnswer(
+      data.text,
+      least.confidence,
+      digits.length > 1 ? 'confidence in the least certain digit' : 'confidence',
+      p2 >= 0.05 ? `${which} could also be a ${d2} (${percent(p2)})` : '',
+    );
+    readingDigits.replaceChildren(
+      ...digits.map((d, i) => {
+        const item = document.createElement('li');
+        item.className = 'reading-digit';
+        item.dataset.digit = String(d.digit);
+        const seen = document.createElement('img');
+        seen.width = 28;
+        seen.height = 28;
+        seen.alt = `Digit ${i + 1} as the model saw it`;
+        if (isDataUrl(d.input)) seen.src = d.input;
+        const value = document.createElement('span');
+        value.className = 'reading-value';
+        value.textContent = String(d.digit);
+        const sure = document.createElement('span');
+        sure.className = 'reading-confidence';
+        sure.textContent = percent(d.confidence);
+        item.append(seen, value, sure);
+        return item;
+      }),
+    );
+    reading.hidden = false;
+    if (job.kind === 'drawing') {
+      drawBoxes(padBoxes, digits, data.image);
+      readingFigure.hidden = true;
+    } else {
+      padBoxes.replaceChildren();
+      readingImage.src = previewUrl;
+      const { width, height } = data.image;
+      readingFrame.style.aspectRatio = `${width} / ${height}`;
+      readingFrame.style.width = `min(100%, ${Math.round((FIGURE_MAX_HEIGHT * width) / height)}px)`; // tall images stay short
+      drawBoxes(readingBoxes, digits, data.image);
+      readingFigure.hidden = false;
+    }
+  }
+
+  /** A labelled box per digit, placed in percent of the image so it scales with it. */
+  function drawBoxes(container, digits, size) {
+    container.replaceChildren(
+      ...digits.map((d) => {
+        const [x, y, w, h] = d.box;
+        const box = document.createElement('div');
+        box.className = 'box';
+        box.dataset.digit = String(d.digit);
+        box.style.left = `${(100 * x) / size.width}%`;
+        box.style.top = `${(100 * y) / size.height}%`;
+        box.style.width = `${(100 * w) / size.width}%`;
+        box.style.height = `${(100 * h) / size.height}%`;
+        const label = document.createElement('span');
+        label.className = 'box-label';
+        label.textContent = String(d.digit);
+        box.append(label);
+        return box;
+      }),
+    );
   }
 
   function resetResult() {
@@ -400,6 +535,12 @@
     }
     modelInput.hidden = true;
     modelInput.removeAttribute('src');
+    reading.hidden = true;
+    readingDigits.replaceChildren();
+    readingFigure.hidden = true;
+    readingImage.removeAttribute('src');
+    padBoxes.replaceChildren();
+    readingBoxes.replaceChildren();
     result.classList.remove('has-answer');
     if (!strokes.length && !previewUrl) source.textContent = '';
   }
@@ -430,14 +571,16 @@
   function clearPreview() {
     if (previewUrl) URL.revokeObjectURL(previewUrl);
     previewUrl = null;
+    currentFile = null;
     preview.hidden = true;
     preview.removeAttribute('src');
-    previewName.textContent = defaultPreviewText;
+    previewName.textContent = TEXT[mode].upload;
     dropzone.classList.remove('has-preview');
   }
 
   function readFile(file, label) {
     startOver();
+    currentFile = file;
     previewUrl = URL.createObjectURL(file);
     preview.src = previewUrl;
     preview.hidden = false;
@@ -533,7 +676,39 @@
     return true;
   }
 
+  /** Number mode: the sample's strokes just right of what is drawn, or null when the pad is full. */
+  function placeAfterInk(paths) {
+    const aspect = padAspect();
+    const xs = paths.flat().map(([x]) => x);
+    const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+    const scaleX = NUMBER_SAMPLE_HEIGHT / aspect;
+    const inkRight = strokes.flat().reduce((right, [x]) => Math.max(right, x), -Infinity);
+    const left = Number.isFinite(inkRight) ? inkRight + SAMPLE_GAP : SAMPLE_MARGIN / aspect;
+    if (left + (x1 - x0) * scaleX > 1 - SAMPLE_MARGIN / aspect) return null;
+    const top = (1 - NUMBER_SAMPLE_HEIGHT) / 2;
+    return paths.map((stroke) => stroke.map(([x, y]) => [left + (x - x0) * scaleX, top + y * NUMBER_SAMPLE_HEIGHT]));
+  }
+
+  /** Number mode: write the sample after the digits already there, so samples spell a number. */
+  function appendSample(paths) {
+    stopReplay();
+    if (previewUrl) startOver();
+    let placed = placeAfterInk(paths);
+    if (!placed) {
+      startOver(); // the pad is full: start a new number
+      placed = placeAfterInk(paths);
+    }
+    strokes.push(...placed);
+    source.textContent = 'your drawing';
+    redraw();
+    changed(true);
+  }
+
   function playSample(digit, paths) {
+    if (mode === 'number') {
+      appendSample(paths);
+      return;
+    }
     startOver();
     const target = paths.map((stroke) => stroke.map(toPad));
     source.textContent = `sample ${digit}`;
@@ -599,8 +774,9 @@
       paint(
         thumb.getContext('2d'),
         thumb.width,
+        thumb.height,
         paths.map((stroke) => stroke.map(toPad)),
-        thumb.width * PEN,
+        thumb.height * PEN,
       );
       button.append(thumb);
       button.addEventListener('click', () => playSample(digit, paths));
@@ -624,13 +800,35 @@
     }
   }
 
+  // ---- Mode: one digit or a whole number -------------------------------------------------------
+
+  function setMode(next) {
+    if (!(next in API)) return;
+    const file = currentFile;
+    const label = source.textContent;
+    mode = next;
+    body.dataset.mode = next;
+    const text = TEXT[next];
+    inputTitle.textContent = text.title;
+    canvas.setAttribute('aria-label', text.pad);
+    placeholder.textContent = text.placeholder;
+    for (const input of modeInputs) input.checked = input.value === next;
+    startOver(); // the pad changes shape, so a drawing does not carry over; an uploaded image is read again
+    fitCanvas();
+    if (file) readFile(file, label);
+  }
+
+  for (const input of modeInputs) {
+    input.addEventListener('change', () => {
+      if (input.checked) setMode(input.value);
+    });
+  }
+
   // ---- Start ------------------------------------------------------------------------------------
 
   if (typeof ResizeObserver === 'function') new ResizeObserver(fitCanvas).observe(canvas);
   window.addEventListener('resize', fitCanvas);
-  fitCanvas();
-  resetResult();
-  updateButtons();
+  setMode(modeInputs.find((input) => input.checked)?.value || 'digit'); // browsers restore the choice on reload
   setState('idle');
   loadSamples();
   loadModelCard();
