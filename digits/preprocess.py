@@ -186,8 +186,10 @@ def _background(ink: np.ndarray) -> np.ndarray | np.float32:
 
 def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold of values in [0,1]."""
-    hist, edges = np.histogram(values, bins=128, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
+    bins = 128
+    # np.histogram's bins over [0, 1], counted with bincount: several times faster on a whole image.
+    hist = np.bincount(np.clip((values * bins).astype(np.intp), 0, bins - 1).ravel(), minlength=bins)
+    centres = (np.arange(bins) + 0.5) / bins
     weight_low = np.cumsum(hist)
     weight_high = weight_low[-1] - weight_low
     sum_low = np.cumsum(hist * centres)
@@ -205,9 +207,9 @@ def ink_components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NoDigit("no digit found: the image is blank")
     threshold = float(np.clip(_otsu(smooth), 0.25 * peak, 0.6 * peak))
     labels, count = ndimage.label(smooth > threshold)
-    ink_per_label = ndimage.sum_labels(ink, labels, index=np.arange(1, count + 1))
+    ink_per_label = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
     kept = np.flatnonzero(ink_per_label >= SPECK_FRACTION * ink_per_label.max()) + 1
-    rows, cols = np.nonzero(np.isin(labels, kept))
+    rows, cols = np.nonzero(_select(labels, kept))
     extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
     if extent < MIN_DIGIT_FRACTION * max(ink.shape):
         raise NoDigit("no digit found: only specks stand out from the background")
@@ -216,8 +218,14 @@ def ink_components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def digit_mask(ink: np.ndarray) -> np.ndarray:
     """Boolean mask of the ink that forms the digit: thresholded, specks dropped; NoDigit if none."""
-    labels, kept = ink_components(ink)
-    return np.isin(labels, kept)
+    return _select(*ink_components(ink))
+
+
+def _select(labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Boolean mask of the pixels whose label is one of `kept` (a lookup table: faster than np.isin)."""
+    table = np.zeros(int(labels.max()) + 1, dtype=bool)
+    table[kept] = True
+    return table[labels]
 
 
 # --- MNIST normalisation ----------------------------------------------------------------------

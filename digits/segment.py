@@ -1,7 +1,8 @@
 """Read a whole number: split the ink into digits left to right, each normalised by digits.preprocess.
 
-Strokes that overlap horizontally belong to one digit (a 5's bar, an open 4); a blob too wide for one
-digit is cut where the classifier is most confident in both halves.
+Strokes that overlap horizontally belong to one digit (a 5's bar, an open 4). A blob wider than a
+narrow digit may be several touching digits: it is cut where the classifier reads the pieces most
+confidently, with a cost per piece so that one good reading beats two forced ones.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] proba
 MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
 FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
 ATTACH_GAP = 0.15  # a fragment this close (times the digit height) joins that digit
-WIDE = 0.9  # wider than this times the typical digit height ...
-WIDER_THAN_OTHERS = 1.7  # ... and than this times the typical digit width -> maybe several touching digits
-DIGIT_ASPECT = 0.7  # a digit's usual width / height, when there are no others to compare with
-SPLIT_MARGIN = 0.05  # the halves must read this much more confidently than the whole
-MANY = 1.4  # wider than this times its own height -> certainly several digits
+MAY_TOUCH = 0.6  # a blob wider than this times the digit height may hold touching digits
+PIECE_WIDTH = (0.04, 1.15)  # a single digit's width, as a range of fractions of the digit height
+CUT_STEP = 0.06  # candidate cuts every this fraction of the digit height
+CUT_BEND = 0.15  # a cut may wander this fraction of the digit height from its column, around strokes
+BEND_COST = 0.02  # per pixel of wandering: straight cuts where the ink allows
+PIECE_COST = 0.05  # log-confidence a cut must gain to be worth making
+# Width / height of each digit class in MNIST's training images, 95th percentile: wider is unlikely.
+WIDEST = np.array([1.25, 0.8, 1.33, 1.11, 1.11, 1.43, 1.0, 1.05, 1.05, 0.95])
+ASPECT_COST = 1.0  # per unit of width / height beyond WIDEST for the class it is read as
+CROSSING_COST = 0.1  # per stroke a cut goes through
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
-CUT_RANGE = (0.2, 0.8)  # where a cut may fall, as fractions of the blob's width
-CUT_STEPS = 16
 
 
 @dataclass(frozen=True)
@@ -104,19 +108,19 @@ def _groups(labels: np.ndarray, kept: np.ndarray) -> tuple[list[_Group], float]:
     return sorted(digits, key=lambda g: g.left), typical
 
 
-def _confidences(ink: np.ndarray, masks: list[np.ndarray], classify: Classify) -> np.ndarray:
-    """The classifier's confidence in each mask as one digit (0 where nothing is left)."""
+def _probabilities(ink: np.ndarray, masks: list[np.ndarray], classify: Classify) -> np.ndarray:
+    """The classifier's probabilities for each mask as one digit (zeros where nothing is left)."""
     images, valid = [], []
-    for mask in masks:
+    for k, mask in enumerate(masks):
         try:
             images.append(preprocess.normalize_digit(ink, mask))
-            valid.append(True)
-        except preprocess.NoDigit:
-            valid.append(False)
-    confidence = np.zeros(len(masks))
+            valid.append(k)
+        except (preprocess.NoDigit, ValueError):  # ValueError: nothing left of an empty mask
+            continue
+    probabilities = np.zeros((len(masks), 10))
     if images:
-        confidence[np.flatnonzero(valid)] = classify(np.stack(images)).max(axis=1)
-    return confidence
+        probabilities[valid] = classify(np.stack(images))
+    return probabilities
 
 
 def _main_part(mask: np.ndarray) -> np.ndarray:
@@ -128,43 +132,102 @@ def _main_part(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(sizes >= NEIGHBOUR_PIECE * sizes.max()) + 1)
 
 
-def _split(ink: np.ndarray, group: _Group, classify: Classify) -> list[_Group]:
-    """Cut a too-wide group where both halves read most confidently, if they read better than the whole."""
-    cuts = np.unique(np.linspace(*(group.left + f * group.width for f in CUT_RANGE), CUT_STEPS).astype(int))
-    masks = [group.mask]
-    for cut in cuts:
-        left, right = group.mask.copy(), group.mask.copy()
-        left[:, cut:] = False
-        right[:, :cut] = False
-        left, right = _main_part(left), _main_part(right)
-        if left.any() and right.any():
-            masks += [left, right]
-    confidence = _confidences(ink, masks, classify)
-    if len(masks) == 1:
-        return [group]
-    pairs = confidence[1:].reshape(-1, 2).min(axis=1)
-    best = int(np.argmax(pairs))
-    if pairs[best] <= confidence[0] + SPLIT_MARGIN and group.width < MANY * group.height:
-        return [group]  # a wide digit, such as a flat 0 or a long-barred 7
-    return [_Group.of(masks[1 + 2 * best]), _Group.of(masks[2 + 2 * best])]
+@dataclass(frozen=True)
+class _Pieces:
+    """Candidate single digits of a blob: the pixels between two cut paths, and their readings."""
+
+    cuts: list[int]  # each cut's starting column; the first and last are the blob's edges
+    crossings: np.ndarray  # strokes each cut goes through
+    spans: list[tuple[int, int]]  # indices into cuts
+    masks: list[np.ndarray]  # in the blob's box
+    aspects: np.ndarray  # width / height of each piece's ink
+    probabilities: np.ndarray  # [pieces, 10]; zeros where nothing is left
+
+    def scores(self) -> np.ndarray:
+        """How good each piece is as one digit: confidently read, shaped like that digit, cut through few strokes."""
+        confidence = np.maximum(self.probabilities.max(axis=1), 1e-9)
+        too_wide = np.maximum(self.aspects - WIDEST[self.probabilities.argmax(axis=1)], 0.0)
+        crossed = np.array([self.crossings[j] for _, j in self.spans])
+        return np.log(confidence) - PIECE_COST - ASPECT_COST * too_wide - CROSSING_COST * crossed
+
+    def best(self) -> list[int]:
+        """The pieces, left to right, of the best-scoring way to cut the whole blob."""
+        score = self.scores()
+        best = np.full(len(self.cuts), -np.inf)
+        best[0], previous = 0.0, {}
+        for k in sorted(range(len(self.spans)), key=lambda k: self.spans[k][1]):  # a shortest path, cut by cut
+            i, j = self.spans[k]
+            if best[i] + score[k] > best[j]:
+                best[j], previous[j] = best[i] + score[k], k
+        chosen, j = [], len(self.cuts) - 1
+        while j:
+            chosen.append(previous[j])
+            j = self.spans[previous[j]][0]
+        return chosen[::-1]
+
+
+def _cut_path(mask: np.ndarray, start: int, band: int) -> np.ndarray:
+    """The top-to-bottom path near column `start` through the least ink: one column per row."""
+    rows, cols = mask.shape
+    lo, hi = max(start - band, 0), min(start + band + 1, cols)
+    cost = mask[:, lo:hi].astype(np.float64) + BEND_COST * np.abs(np.arange(lo, hi) - start)
+    total, step = cost[0].copy(), np.zeros(cost.shape, dtype=np.int8)
+    for r in range(1, rows):  # each row's column may move one to either side of the row above's
+        options = np.stack([np.r_[np.inf, total[:-1]], total, np.r_[total[1:], np.inf]])
+        step[r] = options.argmin(axis=0) - 1
+        total = cost[r] + options.min(axis=0)
+    path = np.empty(rows, dtype=int)
+    path[-1] = int(total.argmin())
+    for r in range(rows - 1, 0, -1):
+        path[r - 1] = path[r] + step[r, path[r]]
+    return path + lo
+
+
+def _pieces(ink: np.ndarray, group: _Group, height: float, classify: Classify) -> _Pieces:
+    """Every stretch of the group between two cuts that could be one digit, read by the classifier."""
+    box = np.s_[group.top : group.bottom, group.left : group.right]
+    ink, mask = ink[box], group.mask[box]
+    rows, cols = mask.shape
+    step = max(1, round(CUT_STEP * height))
+    cuts = sorted({*range(0, cols, step), cols})
+    band = max(1, round(CUT_BEND * height))
+    paths = [np.zeros(rows, dtype=int)] + [_cut_path(mask, c, band) for c in cuts[1:-1]] + [np.full(rows, cols)]
+    crossings = np.array([int(np.sum(np.diff(mask[np.arange(rows), np.clip(p, 0, cols - 1)].astype(int)) == 1))
+                          for p in paths])  # fmt: skip
+    crossings[[0, -1]] = 0
+    spans = [(i, j) for i in range(len(cuts)) for j in range(i + 1, len(cuts))
+             if PIECE_WIDTH[0] * height <= cuts[j] - cuts[i] <= PIECE_WIDTH[1] * height]  # fmt: skip
+    spans.append((0, len(cuts) - 1))  # the whole blob, however wide
+    column = np.arange(cols)[None, :]
+    masks = [_main_part(mask & (column >= paths[i][:, None]) & (column < paths[j][:, None])) for i, j in spans]
+    aspects = np.array([_aspect(m) for m in masks])
+    return _Pieces(cuts, crossings, spans, masks, aspects, _probabilities(ink, masks, classify))
+
+
+def _aspect(mask: np.ndarray) -> float:
+    """Width / height of the mask's ink (0 if empty)."""
+    rows, cols = np.nonzero(mask)
+    return (np.ptp(cols) + 1) / (np.ptp(rows) + 1) if rows.size else 0.0
+
+
+def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify) -> list[np.ndarray]:
+    """The group's digits as full-size masks: the group itself unless cutting it reads better."""
+    pieces = _pieces(ink, group, height, classify)
+    masks = []
+    for k in pieces.best():
+        whole = np.zeros_like(group.mask)
+        whole[group.top : group.bottom, group.left : group.right] = pieces.masks[k]
+        masks.append(whole)
+    return masks
 
 
 def segment(ink: np.ndarray, classify: Classify) -> list[np.ndarray]:
     """Masks of the digits in the ink map, left to right."""
-    groups, typical_height = _groups(*preprocess.ink_components(ink))
-    # Compare with the other digits where there are several; else with a digit's usual proportions.
-    widths = [g.width for g in groups]
-    typical_width = float(np.median(widths)) if len(widths) >= 3 else DIGIT_ASPECT * typical_height
-    too_wide = max(WIDE * typical_height, WIDER_THAN_OTHERS * typical_width)
-    pending, done = list(groups), []
-    while pending:
-        group = pending.pop(0)
-        pieces = _split(ink, group, classify) if group.width > too_wide else [group]
-        if len(pieces) == 1:
-            done.append(group)
-        else:
-            pending = pieces + pending
-    return [g.mask for g in sorted(done, key=lambda g: g.left)]
+    groups, height = _groups(*preprocess.ink_components(ink))
+    masks = []
+    for group in groups:
+        masks += _cut(ink, group, height, classify) if group.width > MAY_TOUCH * height else [group.mask]
+    return [m for m in masks if m.any()]
 
 
 def read_number(data: bytes, classify: Classify, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> Reading:

@@ -103,17 +103,28 @@ def main() -> int:
     """Run and write artifacts/evaluation_numbers.json."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-kind", type=int, default=200)
+    parser.add_argument(
+        "--digits",
+        choices=("test", "validation"),
+        default="test",
+        help="'validation' builds numbers from the held-out training digits, for tuning segmentation; "
+        "it prints the table but does not write the report",
+    )
     args = parser.parse_args()
     try:
-        images, labels = mnist.load_split("test")
+        images, labels = mnist.load_split("test" if args.digits == "test" else "train")
     except mnist.MnistError as exc:
         print(f"MNIST: {exc}", file=sys.stderr)
         return 1
+    if args.digits == "validation":
+        _, held_out = mnist.train_validation_indices(len(images))
+        images, labels = images[held_out], labels[held_out]
     classifier = Classifier()
     table = score(make_numbers(images, labels, args.per_kind, SEED), classifier)
     single = single_digits(images, labels, 4 * args.per_kind, classifier)
     print(markdown(table, single))
-    REPORT.write_text(json.dumps({"source": "MNIST test", "kinds": table, "single_digits": single}, indent=1))
+    if args.digits == "test":
+        REPORT.write_text(json.dumps({"source": "MNIST test", "kinds": table, "single_digits": single}, indent=1))
     return 0
 
 
