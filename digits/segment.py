@@ -20,9 +20,9 @@ Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] proba
 MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
 FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
 ATTACH_GAP = 0.15  # a fragment this close (times the digit height) joins that digit
-MAY_TOUCH = 0.6  # a blob wider than this times the digit height may hold touching digits
+MAY_TOUCH = 0.9  # a blob wider than this times the digit height may hold touching digits
 PIECE_WIDTH = (0.04, 1.15)  # a single digit's width, as a range of fractions of the digit height
-CUT_STEP = 0.06  # candidate cuts every this fraction of the digit height
+CUT_STEP = 0.1  # candidate cuts every this fraction of the digit height
 CUT_BEND = 0.15  # a cut may wander this fraction of the digit height from its column, around strokes
 BEND_COST = 0.02  # per pixel of wandering: straight cuts where the ink allows
 PIECE_COST = 0.05  # log-confidence a cut must gain to be worth making
@@ -30,6 +30,7 @@ PIECE_COST = 0.05  # log-confidence a cut must gain to be worth making
 WIDEST = np.array([1.25, 0.8, 1.33, 1.11, 1.11, 1.43, 1.0, 1.05, 1.05, 0.95])
 ASPECT_COST = 1.0  # per unit of width / height beyond WIDEST for the class it is read as
 CROSSING_COST = 0.1  # per stroke a cut goes through
+MAX_CROSSINGS = 2  # a cut through more strokes than this is inside a digit
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
 
 
@@ -166,21 +167,33 @@ class _Pieces:
         return chosen[::-1]
 
 
-def _cut_path(mask: np.ndarray, start: int, band: int) -> np.ndarray:
-    """The top-to-bottom path near column `start` through the least ink: one column per row."""
+def _cut_paths(mask: np.ndarray, starts: np.ndarray, band: int) -> np.ndarray:
+    """For each start column, the top-to-bottom path within `band` of it through the least ink: [starts, rows]."""
     rows, cols = mask.shape
-    lo, hi = max(start - band, 0), min(start + band + 1, cols)
-    cost = mask[:, lo:hi].astype(np.float64) + BEND_COST * np.abs(np.arange(lo, hi) - start)
-    total, step = cost[0].copy(), np.zeros(cost.shape, dtype=np.int8)
+    offsets = np.arange(-band, band + 1)
+    columns = starts[:, None] + offsets[None, :]
+    outside = (columns < 0) | (columns >= cols)
+    columns = np.clip(columns, 0, cols - 1)
+    bend = BEND_COST * np.abs(offsets)
+
+    def cost(row: int) -> np.ndarray:
+        return np.where(outside, np.inf, mask[row][columns] + bend)
+
+    total, moves = cost(0), np.zeros((rows, *columns.shape), dtype=np.int8)
+    pad = np.full((len(starts), 1), np.inf)
     for r in range(1, rows):  # each row's column may move one to either side of the row above's
-        options = np.stack([np.r_[np.inf, total[:-1]], total, np.r_[total[1:], np.inf]])
-        step[r] = options.argmin(axis=0) - 1
-        total = cost[r] + options.min(axis=0)
-    path = np.empty(rows, dtype=int)
-    path[-1] = int(total.argmin())
+        options = np.stack([np.hstack([pad, total[:, :-1]]), total, np.hstack([total[:, 1:], pad])])
+        choice = options.argmin(axis=0)
+        moves[r] = choice - 1
+        total = cost(r) + np.take_along_axis(options, choice[None], axis=0)[0]
+    index = total.argmin(axis=1)
+    paths = np.empty((len(starts), rows), dtype=int)
+    paths[:, -1] = index
+    every = np.arange(len(starts))
     for r in range(rows - 1, 0, -1):
-        path[r - 1] = path[r] + step[r, path[r]]
-    return path + lo
+        index = index + moves[r, every, index]
+        paths[:, r - 1] = index
+    return columns[every[:, None], paths]
 
 
 def _pieces(ink: np.ndarray, group: _Group, height: float, classify: Classify) -> _Pieces:
@@ -188,13 +201,13 @@ def _pieces(ink: np.ndarray, group: _Group, height: float, classify: Classify) -
     box = np.s_[group.top : group.bottom, group.left : group.right]
     ink, mask = ink[box], group.mask[box]
     rows, cols = mask.shape
-    step = max(1, round(CUT_STEP * height))
-    cuts = sorted({*range(0, cols, step), cols})
-    band = max(1, round(CUT_BEND * height))
-    paths = [np.zeros(rows, dtype=int)] + [_cut_path(mask, c, band) for c in cuts[1:-1]] + [np.full(rows, cols)]
-    crossings = np.array([int(np.sum(np.diff(mask[np.arange(rows), np.clip(p, 0, cols - 1)].astype(int)) == 1))
-                          for p in paths])  # fmt: skip
-    crossings[[0, -1]] = 0
+    starts = np.arange(max(1, round(CUT_STEP * height)), cols, max(1, round(CUT_STEP * height)))
+    inner = _cut_paths(mask, starts, max(1, round(CUT_BEND * height))) if starts.size else np.zeros((0, rows), int)
+    crossed = np.sum(np.diff(mask[np.arange(rows), inner].astype(np.int8), axis=1) == 1, axis=1)
+    keep = crossed <= MAX_CROSSINGS  # a cut through more strokes is inside a digit
+    cuts = [0, *starts[keep].tolist(), cols]
+    crossings = np.array([0, *crossed[keep].tolist(), 0])
+    paths = [np.zeros(rows, dtype=int), *inner[keep], np.full(rows, cols)]
     spans = [(i, j) for i in range(len(cuts)) for j in range(i + 1, len(cuts))
              if PIECE_WIDTH[0] * height <= cuts[j] - cuts[i] <= PIECE_WIDTH[1] * height]  # fmt: skip
     spans.append((0, len(cuts) - 1))  # the whole blob, however wide

@@ -17,7 +17,7 @@ import numpy as np
 
 from digits import preprocess, segment
 from digits.classifier import Classifier
-from evaluate import renders
+from evaluate import realistic, renders
 from train import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-kind", type=int, default=200)
     parser.add_argument(
-        "--digits",
+        "--source",
         choices=("test", "validation"),
         default="test",
         help="'validation' builds numbers from the held-out training digits, for tuning segmentation; "
@@ -112,18 +112,15 @@ def main() -> int:
     )
     args = parser.parse_args()
     try:
-        images, labels = mnist.load_split("test" if args.digits == "test" else "train")
+        images, labels = realistic.load_source(args.source)
     except mnist.MnistError as exc:
         print(f"MNIST: {exc}", file=sys.stderr)
         return 1
-    if args.digits == "validation":
-        _, held_out = mnist.train_validation_indices(len(images))
-        images, labels = images[held_out], labels[held_out]
     classifier = Classifier()
     table = score(make_numbers(images, labels, args.per_kind, SEED), classifier)
     single = single_digits(images, labels, 4 * args.per_kind, classifier)
     print(markdown(table, single))
-    if args.digits == "test":
+    if args.source == "test":
         REPORT.write_text(json.dumps({"source": "MNIST test", "kinds": table, "single_digits": single}, indent=1))
     return 0
 
