@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train export evaluate bench clean
+.PHONY: install serve test lint train export evaluate bench soak clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, s
 
 bench: $(VENV)/.dev  ## in-process and HTTP benchmarks against a Flask + Keras baseline (needs wrk)
 	$(PY) -m bench.run
+
+soak: $(VENV)/.dev  ## 60 s at saturation (errors, worker memory), then kill -9 of a worker under load (needs wrk)
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf build

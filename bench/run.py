@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,17 @@ def in_process(png: bytes) -> dict:
     return result
 
 
+@contextmanager
+def body_file(png: bytes) -> Iterator[Path]:
+    """The PNG in a temporary file, for wrk; checks wrk is there first."""
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    with tempfile.NamedTemporaryFile(suffix=".png") as body:
+        body.write(png)
+        body.flush()
+        yield Path(body.name)
+
+
 def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
     """Requests/s and latency percentiles from wrk posting the file."""
     threads = min(2, connections)
@@ -92,12 +105,7 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
 
 def over_http(png: bytes) -> dict:
     """Our service and the baseline, each at 1 connection and at saturation."""
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is missing: apt-get install wrk")
-    with tempfile.NamedTemporaryFile(suffix=".png") as body:
-        body.write(png)
-        body.flush()
-        path = Path(body.name)
+    with body_file(png) as path:
         result = {}
         service = servers.gunicorn()
         try:

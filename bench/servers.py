@@ -94,10 +94,10 @@ def flask_baseline() -> ServerProcess:
     return ServerProcess([sys.executable, "-m", "bench.baseline_flask", "{port}"], timeout=120)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process in MB; field="VmHWM" gives its peak so far."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0

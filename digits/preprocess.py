@@ -20,6 +20,7 @@ FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 WORK_SIDE = 640  # analysis resolution: enough for a 20 px digit, cheap on a 12 MP photo
+REDUCE_STRIP = 64  # output rows reduced at a time, to bound memory on big images
 DIGIT_BOX = 20  # MNIST fits the digit's longer side into 20 px ...
 CANVAS = contract.IMAGE_SIZE  # ... and centres its mass in 28x28
 MNIST_STROKE_PX = 2.6  # typical MNIST stroke width at that scale
@@ -90,7 +91,8 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
                 raise InvalidImage("the image has no pixels")
             image = next(ImageSequence.Iterator(image))  # first frame of an animation
             image.load()
-            return ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # a copy would double the peak memory
+            return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge("the image has too many pixels to decode safely") from exc
     except PreprocessError:
@@ -102,11 +104,11 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
 def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
     """Float [H,W] ink-agnostic grey in [0,1] at working resolution, and whether the background is light."""
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        grey = np.asarray(image, dtype=np.float32)
+        pixels = np.asarray(image)  # shrunk before any float copy: 40 MP of float32 is 160 MB
         # 16-bit files (MNIST's sample PNGs among them) must not be clipped to 8 bits; their own
         # range is the scale, since 12-bit or x255 data never reaches 65535.
-        top = max(float(grey.max()), 1.0)
-        grey = _shrink(np.clip(grey / top, 0.0, 1.0), WORK_SIDE)
+        top = max(float(pixels.max()), 1.0)
+        grey = np.clip(_shrink(pixels, WORK_SIDE) / top, 0.0, 1.0).astype(np.float32)
         return grey, _border_median(grey) >= 0.5
     image = _reduce(image)
     if image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
@@ -132,7 +134,12 @@ def _reduce(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     if image.mode in ("1", "P", "PA"):
         image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "L")
-    return image.reduce(factor)
+    # In strips: Pillow copies a whole RGBA image to premultiply it before reducing (160 MB at 40 MP).
+    step = factor * REDUCE_STRIP
+    out = Image.new(image.mode, (-(-image.width // factor), -(-image.height // factor)))
+    for top in range(0, image.height, step):
+        out.paste(image.crop((0, top, image.width, min(top + step, image.height))).reduce(factor), (0, top // factor))
+    return out
 
 
 def _flatten_alpha(rgba: Image.Image) -> Image.Image:
@@ -159,7 +166,12 @@ def _shrink(pixels: np.ndarray, side: int) -> np.ndarray:
     if factor <= 1:
         return pixels
     h, w = height // factor * factor, width // factor * factor
-    return pixels[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    step = factor * REDUCE_STRIP  # in strips, so a 40 MP image never has a whole float copy
+    strips = [
+        pixels[top : min(top + step, h), :w].reshape(-1, factor, w // factor, factor).mean(axis=(1, 3))
+        for top in range(0, h, step)
+    ]
+    return np.concatenate(strips)
 
 
 # --- Ink --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from digits import preprocess
+from server import uploads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,10 +20,12 @@ class Config:
     model_card_path: Path = ROOT / "artifacts" / "model.json"
     web_dir: Path = ROOT / "web"
     limits: preprocess.Limits = field(default_factory=preprocess.Limits)
+    upload_seconds: float = uploads.DEFAULT_UPLOAD_SECONDS
 
     @classmethod
     def from_env(cls) -> Config:
-        """MODEL_PATH, MODEL_CARD_PATH, WEB_DIR, MAX_UPLOAD_BYTES and MAX_IMAGE_PIXELS override the defaults."""
+        """The defaults, overridden by MODEL_PATH, MODEL_CARD_PATH, WEB_DIR, MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS
+        and UPLOAD_SECONDS."""
         defaults = cls()
         return cls(
             model_path=Path(os.environ.get("MODEL_PATH", defaults.model_path)),
@@ -32,4 +35,5 @@ class Config:
                 max_bytes=int(os.environ.get("MAX_UPLOAD_BYTES", defaults.limits.max_bytes)),
                 max_pixels=int(os.environ.get("MAX_IMAGE_PIXELS", defaults.limits.max_pixels)),
             ),
+            upload_seconds=float(os.environ.get("UPLOAD_SECONDS", defaults.upload_seconds)),
         )

@@ -4,7 +4,7 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WORKERS", 2))  # one sync worker per core on the 2-core target machine
-worker_class = "sync"
+worker_class = "server.worker.Worker"  # sync, with a time limit on slow request heads
 preload_app = False  # each worker imports the app, so the onnxruntime session is created after the fork
 worker_tmp_dir = "/dev/shm"  # the heartbeat file: memory, not disk
 timeout = int(os.environ.get("TIMEOUT", 30))

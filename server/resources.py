@@ -48,12 +48,13 @@ def digit_json(d: segment.Digit) -> dict:
 class Predict:
     """POST /api/v1/predict: one digit from one image."""
 
-    def __init__(self, classifier: Classifier, limits: preprocess.Limits) -> None:
+    def __init__(self, classifier: Classifier, limits: preprocess.Limits, upload_seconds: float) -> None:
         self.classifier = classifier
         self.limits = limits
+        self.upload_seconds = upload_seconds
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        image28 = preprocess.preprocess(uploads.read_image(req, self.limits), self.limits)
+        image28 = preprocess.preprocess(uploads.read_image(req, self.limits, self.upload_seconds), self.limits)
         probabilities = self.classifier.predict(image28[None])[0]
         resp.media = prediction(probabilities, image28, self.classifier.sha256[:12])
 
@@ -61,12 +62,15 @@ class Predict:
 class Read:
     """POST /api/v1/read: every digit of a number, left to right."""
 
-    def __init__(self, classifier: Classifier, limits: preprocess.Limits) -> None:
+    def __init__(self, classifier: Classifier, limits: preprocess.Limits, upload_seconds: float) -> None:
         self.classifier = classifier
         self.limits = limits
+        self.upload_seconds = upload_seconds
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        reading = segment.read_number(uploads.read_image(req, self.limits), self.classifier.predict, self.limits)
+        reading = segment.read_number(
+            uploads.read_image(req, self.limits, self.upload_seconds), self.classifier.predict, self.limits
+        )
         resp.media = {
             "text": reading.text,
             "digits": [digit_json(d) for d in reading.digits],

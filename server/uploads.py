@@ -6,6 +6,7 @@ import falcon
 from falcon.media.multipart import MultipartParseOptions
 
 from digits.preprocess import Limits
+from server import deadline
 from server.errors import ApiError
 
 RAW_TYPES = frozenset({
@@ -15,6 +16,7 @@ RAW_TYPES = frozenset({
 MULTIPART = "multipart/form-data"
 FIELD = "image"
 MAX_PARTS = 16  # a form with the image and a few other fields; more is abuse
+DEFAULT_UPLOAD_SECONDS = 20.0  # under gunicorn's 30 s worker timeout: a trickling client gets a 408, not a kill
 
 
 def multipart_options() -> MultipartParseOptions:
@@ -35,8 +37,18 @@ def _read_bounded(stream, limits: Limits) -> bytes:
     return data
 
 
-def read_image(req: falcon.Request, limits: Limits) -> bytes:
-    """The image bytes of a predict request, or an ApiError saying what is wrong with the request."""
+def read_image(req: falcon.Request, limits: Limits, seconds: float = DEFAULT_UPLOAD_SECONDS) -> bytes:
+    """The image bytes of a request, read within `seconds`, or an ApiError saying what is wrong with it."""
+    try:
+        with deadline.time_limit(seconds):
+            return _read_image(req, limits)
+    except deadline.Expired:
+        raise ApiError(
+            falcon.HTTP_408, "upload_timeout", f"The upload took longer than {seconds:g} s; send it in one go."
+        ) from None
+
+
+def _read_image(req: falcon.Request, limits: Limits) -> bytes:
     media_type = (req.content_type or "").split(";")[0].strip().lower()
     if media_type not in RAW_TYPES and media_type != MULTIPART:
         raise ApiError(

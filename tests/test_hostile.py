@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import socket
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from tests.conftest import encode, png_bytes, png_claiming
 
 pytestmark = pytest.mark.slow
 PREDICT = "/api/v1/predict"
+PEAK_WORKER_MB = 350  # the README's bound on a worker's peak memory, a 40 MP image included
 
 
 def seven() -> Image.Image:
@@ -97,6 +101,8 @@ def server():
 
 def assert_still_serving(server: ServerProcess, workers: list[int]) -> None:
     assert server.child_pids() == workers, "a worker died"
+    peaks = [servers.rss_mb(pid, "VmHWM") for pid in workers]
+    assert max(peaks) <= PEAK_WORKER_MB, f"worker peak memory {peaks} MB"
     response = requests.post(server.url + PREDICT, data=DIGIT, headers={"Content-Type": "image/png"}, timeout=10)
     assert response.status_code == 200 and response.json()["digit"] == 7
 
@@ -125,6 +131,18 @@ def test_body_of_100_megabytes_is_refused_from_its_length(server: ServerProcess)
     workers = server.child_pids()
     head = b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 104857600\r\n\r\n"
     assert raw_request(server, head, RNG.bytes(65536), half_close=False) == 413
+    assert_still_serving(server, workers)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "I;16"])
+def test_largest_allowed_image_stays_within_the_memory_bound(server: ServerProcess, mode: str) -> None:
+    """A 40-megapixel image (the pixel limit) that compresses under the byte limit: the worst case for memory."""
+    workers = server.child_pids()
+    ink = Image.new("L", (6000, 6600), 255)
+    ink.paste(0, (2800, 1000, 3200, 5600))  # a 1
+    image = Image.fromarray(np.asarray(ink, np.uint16) * 257) if mode == "I;16" else ink.convert(mode)
+    response = requests.post(server.url + PREDICT, data=encode(image, "PNG"), headers={"Content-Type": "image/png"})
+    assert response.status_code == 200 and response.json()["digit"] == 1
     assert_still_serving(server, workers)
 
 
@@ -176,3 +194,61 @@ def test_uploads_never_reach_the_disk(server: ServerProcess) -> None:
                             assert marker not in f.read(), path
                 except OSError:
                     continue
+
+
+def trickle(server: ServerProcess, head: bytes, slow: bytes, interval: float = 0.1) -> tuple[int, dict]:
+    """Send `head`, then `slow` a byte per interval until the server answers; its status and JSON body."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head)
+        for byte in slow:
+            if select.select([sock], [], [], interval)[0]:
+                break  # the server has answered (or closed)
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    return status, json.loads(data.split(b"\r\n\r\n", 1)[1] or b"{}") if status else {}
+
+
+@pytest.fixture(scope="module")
+def impatient_server():
+    """The service with one-second limits on a request's head and on its upload."""
+    process = servers.gunicorn(env={"HEAD_SECONDS": "1", "UPLOAD_SECONDS": "1"})
+    yield process
+    process.stop()
+
+
+SLOW_HEAD = b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n"
+
+
+@pytest.mark.parametrize("clients", [1, 3])
+def test_slow_loris_trickling_headers_gets_408(impatient_server: ServerProcess, clients: int) -> None:
+    workers = impatient_server.child_pids()
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(lambda _: trickle(impatient_server, b"", SLOW_HEAD % len(DIGIT)), range(clients)))
+    assert answers == [(408, {"code": "request_timeout", "message": answers[0][1]["message"]})] * clients
+    assert_still_serving(impatient_server, workers)
+
+
+@pytest.mark.parametrize("multipart_body", [False, True], ids=["raw", "multipart"])
+def test_slow_client_trickling_its_body_gets_408(impatient_server: ServerProcess, multipart_body: bool) -> None:
+    workers = impatient_server.child_pids()
+    body, ctype = multipart(1) if multipart_body else (DIGIT, "image/png")
+    head = SLOW_HEAD.replace(b"image/png", ctype.encode()) % len(body)
+    status, answer = trickle(impatient_server, head, body)
+    assert status == 408 and answer["code"] == "upload_timeout"
+    assert_still_serving(impatient_server, workers)
+
+
+def test_fast_uploads_are_not_cut_short(impatient_server: ServerProcess) -> None:
+    """The limits bound slow clients only: a large upload sent at once is read whole."""
+    big = png_bytes(RNG.integers(0, 256, (1500, 1500), dtype=np.uint8))  # ~2 MB of noise
+    response = requests.post(impatient_server.url + PREDICT, data=big, headers={"Content-Type": "image/png"})
+    assert response.status_code in (200, 422), response.text

@@ -1,0 +1,54 @@
+"""Gunicorn's sync worker, with a time limit on reading each request's head (headers).
+
+Without it a client that trickles its headers holds the worker until gunicorn's timeout kills it.
+The app bounds the body read itself (server.uploads), so the limit ends once the head is in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+from gunicorn.workers.sync import SyncWorker
+
+from server import deadline
+from server.middleware import SECURITY_HEADERS
+
+HEAD_SECONDS = float(os.environ.get("HEAD_SECONDS", 10))
+
+
+def timeout_response() -> bytes:
+    """A 408 in the API's error shape, written by the worker since no request reached the app."""
+    body = json.dumps({"code": "request_timeout", "message": f"The request head took over {HEAD_SECONDS:g} s."})
+    headers = {
+        "Connection": "close",
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        **SECURITY_HEADERS,
+    }
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"HTTP/1.1 408 Request Timeout\r\n{head}\r\n{body}".encode("latin-1")
+
+
+class Worker(SyncWorker):
+    """A sync worker that answers 408 to a client whose headers take longer than HEAD_SECONDS."""
+
+    def handle(self, listener, client, addr) -> None:
+        deadline.start(HEAD_SECONDS)
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            deadline.cancel()
+
+    def handle_request(self, listener, req, client, addr) -> None:
+        deadline.cancel()  # the head is in
+        super().handle_request(listener, req, client, addr)
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        if not isinstance(exc, deadline.Expired):
+            super().handle_error(req, client, addr, exc)
+            return
+        self.log.info("408: %s sent no complete request head within %g s", addr, HEAD_SECONDS)
+        with contextlib.suppress(OSError):  # the client may be gone
+            client.sendall(timeout_response())
