@@ -116,7 +116,7 @@ def _probabilities(ink: np.ndarray, masks: list[np.ndarray], classify: Classify)
         try:
             images.append(preprocess.normalize_digit(ink, mask))
             valid.append(k)
-        except (preprocess.NoDigit, ValueError):  # ValueError: nothing left of an empty mask
+        except preprocess.NoDigit:  # nothing left of the mask
             continue
     probabilities = np.zeros((len(masks), 10))
     if images:
