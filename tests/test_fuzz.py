@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +14,7 @@ from PIL import Image
 
 from digits import preprocess
 
+ROOT = Path(__file__).resolve().parent.parent
 SEED_IMAGES = []
 for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"):
     canvas = Image.new("L", (64, 64), 255)
@@ -59,3 +63,18 @@ def test_any_size_and_mode_of_noise(width: int, height: int, mode: str) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="TIFF" if mode in ("CMYK", "I;16") else "PNG")
     outcome(buffer.getvalue())
+
+
+def test_coverage_guided_fuzzing(tmp_path) -> None:
+    """A short atheris (libFuzzer) run from the seed images; `python -m tests.fuzz_atheris` runs longer."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for k, data in enumerate(SEED_IMAGES):
+        (corpus / f"seed{k}").write_bytes(data)
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz_atheris", str(corpus), "-runs=3000", "-seed=1", "-max_len=8192",
+         "-timeout=20", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Done 3000 runs" in run.stderr
