@@ -26,9 +26,11 @@ CUT_STEP = 0.1  # candidate cuts every this fraction of the digit height
 CUT_BEND = 0.15  # a cut may wander this fraction of the digit height from its column, around strokes
 BEND_COST = 0.02  # per pixel of wandering: straight cuts where the ink allows
 PIECE_COST = 0.05  # log-confidence a cut must gain to be worth making
-# Width / height of each digit class in MNIST's training images, 95th percentile: wider is unlikely.
+# Width / height of each digit class in MNIST's training images: the median, and the 95th percentile.
+TYPICAL = np.array([0.9, 0.4, 0.95, 0.8, 0.8, 0.95, 0.7, 0.8, 0.75, 0.7])
 WIDEST = np.array([1.25, 0.8, 1.33, 1.11, 1.11, 1.43, 1.0, 1.05, 1.05, 0.95])
-ASPECT_COST = 1.0  # per unit of width / height beyond WIDEST for the class it is read as
+WIDEST_COST = 1.0  # per unit of width / height beyond WIDEST for the class a piece is read as
+ASPECT_COST = 0.3  # per (width / height beyond TYPICAL, in units of WIDEST - TYPICAL)^2, for pieces cut out
 CROSSING_COST = 0.1  # per stroke a cut goes through
 MAX_CROSSINGS = 2  # a cut through more strokes than this is inside a digit
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
@@ -147,9 +149,15 @@ class _Pieces:
     def scores(self) -> np.ndarray:
         """How good each piece is as one digit: confidently read, shaped like that digit, cut through few strokes."""
         confidence = np.maximum(self.probabilities.max(axis=1), 1e-9)
-        too_wide = np.maximum(self.aspects - WIDEST[self.probabilities.argmax(axis=1)], 0.0)
+        read = self.probabilities.argmax(axis=1)
+        beyond_widest = np.maximum(self.aspects - WIDEST[read], 0.0)
+        # A piece cut out of a blob must look like the digit it is read as: two narrow digits
+        # read as one stay under WIDEST but well past TYPICAL.
+        beyond_typical = np.maximum(self.aspects - TYPICAL[read], 0.0) / (WIDEST[read] - TYPICAL[read])
+        beyond_typical[-1] = 0.0  # the whole blob, uncut
         crossed = np.array([self.crossings[j] for _, j in self.spans])
-        return np.log(confidence) - PIECE_COST - ASPECT_COST * too_wide - CROSSING_COST * crossed
+        return (np.log(confidence) - PIECE_COST - WIDEST_COST * beyond_widest - ASPECT_COST * beyond_typical**2
+                - CROSSING_COST * crossed)  # fmt: skip
 
     def best(self) -> list[int]:
         """The pieces, left to right, of the best-scoring way to cut the whole blob."""
