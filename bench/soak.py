@@ -72,7 +72,7 @@ def markdown(report: dict) -> str:
         f"| soak, {s['seconds']:.0f} s | {s['requests']:,} | {s['requests_per_s']:,.0f} | {s['errors']} "
         f"| {s['p99_ms']:.1f} ms | worker RSS grew by at most {s['rss_growth_mb']:.1f} MB |",
         f"| kill -9 of a worker, {f['seconds']:.0f} s | {f['requests']:,} | {f['requests_per_s']:,.0f} "
-        f"| {f['errors']} | {f['p99_ms']:.1f} ms | replaced in {f['replaced_after_s']:.2f} s |",
+        f"| {f['errors']} | {f['p99_ms']:.1f} ms | replacement forked after {f['replaced_after_s']:.2f} s |",
     ])  # fmt: skip
 
 
