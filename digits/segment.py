@@ -33,6 +33,7 @@ WIDEST_COST = 1.0  # per unit of width / height beyond WIDEST for the class a pi
 ASPECT_COST = 0.3  # per (width / height beyond TYPICAL, in units of WIDEST - TYPICAL)^2, for pieces cut out
 CROSSING_COST = 0.1  # per stroke a cut goes through
 MAX_CROSSINGS = 2  # a cut through more strokes than this is inside a digit
+ONE_DIGIT = 0.9  # a wide blob read this confidently, and no wider than that digit gets, is not cut
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
 
 
@@ -231,8 +232,17 @@ def _aspect(mask: np.ndarray) -> float:
     return (np.ptp(cols) + 1) / (np.ptp(rows) + 1) if rows.size else 0.0
 
 
+def _plainly_one_digit(ink: np.ndarray, group: _Group, classify: Classify) -> bool:
+    """Read confidently as one digit no wider than MNIST's widest of it: skip the (slow) search for cuts."""
+    box = np.s_[group.top : group.bottom, group.left : group.right]
+    p = _probabilities(ink[box], [group.mask[box]], classify)[0]
+    return p.max() >= ONE_DIGIT and _aspect(group.mask[box]) <= WIDEST[p.argmax()]
+
+
 def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify) -> list[np.ndarray]:
     """The group's digits as full-size masks: the group itself unless cutting it reads better."""
+    if _plainly_one_digit(ink, group, classify):
+        return [group.mask]
     pieces = _pieces(ink, group, height, classify)
     masks = []
     for k in pieces.best():
