@@ -83,13 +83,23 @@ def raw_request(server: ServerProcess, head: bytes, body: bytes = b"", half_clos
         sock.sendall(head + body)
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except (ConnectionResetError, TimeoutError):
-            pass
-    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+        return status_of(read_answer(sock))
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return data
+
+
+def status_of(answer: bytes) -> int:
+    """The HTTP status of a raw answer (0 if there is none)."""
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
 
 
 @pytest.fixture(scope="module")
@@ -207,14 +217,9 @@ def trickle(server: ServerProcess, head: bytes, slow: bytes, interval: float = 0
                 sock.sendall(bytes([byte]))
             except OSError:
                 break
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except (ConnectionResetError, TimeoutError):
-            pass
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
-    return status, json.loads(data.split(b"\r\n\r\n", 1)[1] or b"{}") if status else {}
+        answer = read_answer(sock)
+    status = status_of(answer)
+    return status, json.loads(answer.split(b"\r\n\r\n", 1)[1] or b"{}") if status else {}
 
 
 @pytest.fixture(scope="module")
