@@ -89,13 +89,13 @@ def body_file(png: bytes) -> Iterator[Path]:
         yield Path(body.name)
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
     """Requests/s and latency percentiles from wrk posting the file."""
     threads = min(2, connections)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", "bench/post.lua",
          url + "/api/v1/predict"],
-        cwd=ROOT, env={**os.environ, "BODY_FILE": str(body_file)}, capture_output=True, text=True, check=True,
+        cwd=ROOT, env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     stats = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
     stats["requests_per_s"] = stats["requests"] / stats["seconds"]

@@ -71,8 +71,8 @@ class _Group:
 
     @classmethod
     def of(cls, mask: np.ndarray) -> _Group:
-        rows, cols = np.nonzero(mask)
-        return cls(mask, int(cols.min()), int(cols.max()) + 1, int(rows.min()), int(rows.max()) + 1)
+        top, bottom, left, right = preprocess.bounding_box(mask)
+        return cls(mask, left, right, top, bottom)
 
     @property
     def width(self) -> int:
@@ -228,8 +228,11 @@ def _pieces(ink: np.ndarray, group: _Group, height: float, classify: Classify) -
 
 def _aspect(mask: np.ndarray) -> float:
     """Width / height of the mask's ink (0 if empty)."""
-    rows, cols = np.nonzero(mask)
-    return (np.ptp(cols) + 1) / (np.ptp(rows) + 1) if rows.size else 0.0
+    try:
+        top, bottom, left, right = preprocess.bounding_box(mask)
+    except preprocess.NoDigit:
+        return 0.0
+    return (right - left) / (bottom - top)
 
 
 def _plainly_one_digit(ink: np.ndarray, group: _Group, classify: Classify) -> bool:
@@ -271,10 +274,9 @@ def read_number(data: bytes, classify: Classify, limits: preprocess.Limits = pre
     scale_x, scale_y = image.width / ink.shape[1], image.height / ink.shape[0]
     digits = []
     for mask, image28, p in zip(masks, images, probabilities, strict=True):
-        rows, cols = np.nonzero(mask)
-        x, y = int(cols.min() * scale_x), int(rows.min() * scale_y)
-        w = int(np.ceil((cols.max() + 1) * scale_x)) - x
-        h = int(np.ceil((rows.max() + 1) * scale_y)) - y
+        top, bottom, left, right = preprocess.bounding_box(mask)
+        x, y = int(left * scale_x), int(top * scale_y)
+        w, h = int(np.ceil(right * scale_x)) - x, int(np.ceil(bottom * scale_y)) - y
         p = p.astype(np.float64) / p.sum()
         digits.append(Digit(int(p.argmax()), float(p.max()), [float(v) for v in p], (x, y, w, h), image28))
     return Reading(digits, image.width, image.height)

@@ -238,7 +238,7 @@ def test_slow_loris_trickling_headers_gets_408(impatient_server: ServerProcess, 
     workers = impatient_server.child_pids()
     with ThreadPoolExecutor(clients) as pool:
         answers = list(pool.map(lambda _: trickle(impatient_server, b"", SLOW_HEAD % len(DIGIT)), range(clients)))
-    assert answers == [(408, {"code": "request_timeout", "message": answers[0][1]["message"]})] * clients
+    assert [(status, body.get("code")) for status, body in answers] == [(408, "request_timeout")] * clients
     assert_still_serving(impatient_server, workers)
 
 
