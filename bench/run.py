@@ -89,12 +89,12 @@ def body_file(png: bytes) -> Iterator[Path]:
         yield Path(body.name)
 
 
-def wrk(url: str, body: Path, connections: int, seconds: int) -> dict:
-    """Requests/s and latency percentiles from wrk posting the file."""
+def wrk(url: str, body: Path, connections: int, seconds: int, path: str = "/api/v1/predict") -> dict:
+    """Requests/s and latency percentiles from wrk posting the file to url + path."""
     threads = min(2, connections)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", "bench/post.lua",
-         url + "/api/v1/predict"],
+         url + path],
         cwd=ROOT, env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     stats = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
@@ -115,6 +115,14 @@ def over_http(png: bytes) -> dict:
             result["worker_rss_mb"] = [servers.rss_mb(pid) for pid in service.child_pids()]
         finally:
             service.stop()
+        ceiling = servers.gunicorn(app="bench.ceiling_app:app")
+        try:
+            # The same gunicorn with almost no work per request: the most this machine can give.
+            for route, connections in [("noop", 16), ("decode", 16), ("decode-forward", 16), ("decode-forward", 1)]:
+                key = "ceiling_" + route.replace("-", "_") + ("_1_connection" if connections == 1 else "")
+                result[key] = wrk(ceiling.url, path, connections, LATENCY_SECONDS, "/" + route)
+        finally:
+            ceiling.stop()
         baseline = servers.flask_baseline()
         try:
             result["baseline_1_connection"] = wrk(baseline.url, path, 1, LATENCY_SECONDS)
@@ -149,6 +157,10 @@ def markdown(report: dict) -> str:
     for key, name in [
         ("service_1_connection", "gunicorn + Falcon + onnxruntime, 1 connection"),
         ("service_saturated", "gunicorn + Falcon + onnxruntime, 16 connections"),
+        ("ceiling_noop", "ceiling: same gunicorn, read the body and answer, 16 connections"),
+        ("ceiling_decode", "ceiling: same gunicorn, decode + resize only, 16 connections"),
+        ("ceiling_decode_forward", "ceiling: same gunicorn, decode + resize + model, 16 connections"),
+        ("ceiling_decode_forward_1_connection", "ceiling: same gunicorn, decode + resize + model, 1 connection"),
         ("baseline_1_connection", "Flask + Keras baseline, 1 connection"),
         ("baseline_saturated", "Flask + Keras baseline, 16 connections"),
     ]:

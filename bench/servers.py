@@ -81,12 +81,10 @@ class ServerProcess:
         return sorted(children)
 
 
-def gunicorn(workers: int = 2, env: dict | None = None) -> ServerProcess:
-    """The service as `make serve` runs it, on a free port."""
+def gunicorn(workers: int = 2, env: dict | None = None, app: str = "server.wsgi:app") -> ServerProcess:
+    """The service as `make serve` runs it (or another app under its settings), on a free port."""
     settings = {"WORKERS": str(workers), "ACCESS_LOG": "", **(env or {})}
-    return ServerProcess(
-        [sys.executable, "-m", "gunicorn", "-c", "server/gunicorn.conf.py", "server.wsgi:app"], settings
-    )
+    return ServerProcess([sys.executable, "-m", "gunicorn", "-c", "server/gunicorn.conf.py", app], settings)
 
 
 def flask_baseline() -> ServerProcess:

@@ -73,11 +73,11 @@ def _score_chunk(args: tuple[list[renders.Render], str]) -> dict[str, dict]:
     return score(items, Classifier(Path(model_path)))
 
 
-def evaluate(source: str, per_kind: int, workers: int = 2) -> dict[str, dict]:
+def evaluate(source: str, per_kind: int, workers: int = 2, model: Path = DEFAULT_MODEL) -> dict[str, dict]:
     """Render and score, spread over worker processes; rows merged per kind."""
     images, labels = load_source(source)
     items = renders.renders(images, labels, per_kind, SEEDS[source])
-    chunks = [(items[i::workers], str(DEFAULT_MODEL)) for i in range(workers)]
+    chunks = [(items[i::workers], str(model)) for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_score_chunk, chunks))
     merged: dict[str, dict] = {}
@@ -108,16 +108,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", choices=sorted(SEEDS), default="test")
     parser.add_argument("--per-kind", type=int, default=1000)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="an ONNX model to compare (not reported)")
     args = parser.parse_args()
     started = time.time()
     try:
-        table = evaluate(args.source, args.per_kind)
+        table = evaluate(args.source, args.per_kind, model=args.model)
     except mnist.MnistError as exc:
         print(f"MNIST: {exc}", file=sys.stderr)
         return 1
     print(markdown(table))
     print(f"({time.time() - started:.0f} s)")
-    if args.source == "test":
+    if args.source == "test" and args.model == DEFAULT_MODEL:
         REPORT.write_text(json.dumps({"source": "MNIST test", "per_kind": args.per_kind, "kinds": table}, indent=1))
     return 0
 

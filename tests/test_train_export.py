@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir: Path, tmp_path: Path, mnist_test):
-    env = {**os.environ, "EPOCHS": "2", "MEMBERS": "2", "SUBSET": "2048", "OUT_DIR": str(tmp_path),
+    env = {**os.environ, "EPOCHS": "2", "MEMBERS": "2", "SUBSET": "2048", "REDRAWS": "400", "OUT_DIR": str(tmp_path),
            "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
     train = subprocess.run([sys.executable, "-m", "train.train"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
@@ -28,6 +28,7 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir:
     assert report["config"]["epochs"] == 2 and len(report["history"]) == 2
     assert all(h["loss"][1] < h["loss"][0] for h in report["history"]), "each member learns"
     assert report["config"]["seed"] and report["parameters_per_member"] <= 400_000
+    assert report["config"]["redraws"] == 400, "pen-redrawn digits join the training set"
 
     export = subprocess.run([sys.executable, "-m", "export.export"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
@@ -53,3 +54,16 @@ def test_export_refuses_a_model_that_differs_from_keras() -> None:
     q[0, 3] = 0.2
     with pytest.raises(ExportError, match="1 argmax disagreements"):
         check_parity(p, q)
+
+
+@pytest.mark.slow
+def test_redrawn_training_digits_keep_their_labels_and_the_model_input_format(mnist_test) -> None:
+    from train.redraws import redraws
+
+    images, labels = mnist_test
+    drawn, drawn_labels = redraws(images[:300], labels[:300], 200, seed=1)
+    assert drawn.shape == (200, 28, 28) and drawn.dtype == np.float32
+    assert drawn.min() >= 0 and drawn.max() == 1
+    # A redraw paired with the wrong label would be read right about one time in ten.
+    read = Classifier().predict(drawn).argmax(1)
+    assert (read == drawn_labels).mean() >= 0.95

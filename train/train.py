@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import layers
 
 from digits import contract
-from train import mnist, plots
+from train import mnist, plots, redraws
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,8 @@ SEED = 20261125  # weights, shuffling and augmentation; the data split has its o
 EPOCHS = int(os.environ.get("EPOCHS", 12))
 MEMBERS = int(os.environ.get("MEMBERS", 4))  # averaged inside one graph: errors of members differ
 SUBSET = int(os.environ.get("SUBSET", 0))  # 0 = all 55k training images; small values make tests fast
+# Pen-redrawn training digits to add (train/redraws.py); an experiment, off in the shipped recipe.
+REDRAWS = int(os.environ.get("REDRAWS", 0))
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
 LR_DECAY_PER_EPOCH = 0.8  # exponential decay: large steps early, fine-tuning late
@@ -168,6 +170,12 @@ def main() -> int:
         return 1
     (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
     print(f"train {len(x_train)}, validation {len(x_val)}, test {len(test_images)} (test used once, at the end)")
+    count = min(REDRAWS, SUBSET // 4) if SUBSET else REDRAWS
+    if count:
+        print(f"redrawing {count} training digits with a pen, through the service's preprocessing")
+        drawn, drawn_labels = redraws.redraws(x_train, y_train, count, SEED)
+        x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], drawn])
+        y_train = np.concatenate([y_train, drawn_labels])
     train_ds = make_dataset(x_train, y_train, training=True)
     val_ds = make_dataset(x_val, y_val, training=False)
 
@@ -193,6 +201,7 @@ def main() -> int:
             "epochs": EPOCHS,
             "members": MEMBERS,
             "subset": SUBSET,
+            "redraws": count,
             "validation_size": mnist.VALIDATION_SIZE,
             "batch_size": BATCH_SIZE,
             "learning_rate": LEARNING_RATE,

@@ -1,0 +1,59 @@
+"""Bench-only: what this machine's gunicorn serves when the work per request is cut to a minimum.
+
+Run under the service's own gunicorn settings: `gunicorn -c server/gunicorn.conf.py bench.ceiling_app:app`.
+POST /noop reads the body and answers; POST /decode also decodes the PNG and shrinks it to 28x28 (no
+ink analysis); POST /decode-forward also runs the shipped model. They bound what any preprocessing could reach.
+"""
+
+from __future__ import annotations
+
+import io
+
+import falcon
+import numpy as np
+from PIL import Image
+
+from digits.classifier import Classifier
+
+
+class Noop:
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.bounded_stream.read()
+        resp.media = {"digit": 0}
+
+
+def decoded_28(req: falcon.Request) -> np.ndarray:
+    """The canvas PNG's alpha (its ink) shrunk to 28x28: decoding with no analysis at all."""
+    return np.asarray(Image.open(io.BytesIO(req.bounded_stream.read())).getchannel("A").resize((28, 28)))
+
+
+class Decode:
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"digit": int(decoded_28(req).argmax() % 10)}
+
+
+class DecodeForward:
+    def __init__(self) -> None:
+        self.classifier = Classifier()
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        probabilities = self.classifier.predict(decoded_28(req)[None])[0]
+        resp.media = {"digit": int(probabilities.argmax())}
+
+
+class Health:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+def create_ceiling_app() -> falcon.App:
+    """The minimal routes and /healthz."""
+    app = falcon.App()
+    app.add_route("/noop", Noop())
+    app.add_route("/decode", Decode())
+    app.add_route("/decode-forward", DecodeForward())
+    app.add_route("/healthz", Health())
+    return app
+
+
+app = create_ceiling_app()
