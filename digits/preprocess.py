@@ -294,10 +294,10 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
         radius = -round((target - width) / 2)
     digit, strokes = np.pad(digit, abs(radius) + 1), np.pad(strokes, abs(radius) + 1)
     if radius > 0:
-        thinned = ndimage.grey_erosion(digit, footprint=_disk(radius))
+        thinned = disk_filter(digit, radius, np.minimum)
         digit = thinned if thinned.sum() > 0.2 * digit.sum() else digit  # never erase the digit
     elif radius < 0:
-        digit = ndimage.grey_dilation(digit, footprint=_disk(-radius))
+        digit = disk_filter(digit, -radius, np.maximum)
         strokes = ndimage.binary_dilation(strokes, structure=_disk(-radius))
 
     # Stretch so the stroke core is full white, as in MNIST.
@@ -310,6 +310,20 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _disk(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     return x * x + y * y <= radius * radius + radius
+
+
+def disk_filter(pixels: np.ndarray, radius: int, reduce: np.ufunc) -> np.ndarray:
+    """Grey erosion (np.minimum) or dilation (np.maximum) by a flat disk, outside taken as 0.
+
+    As the running min/max of shifted views: scipy's filter with a general footprint is ~10x slower.
+    """
+    height, width = pixels.shape
+    padded = np.pad(pixels, radius)
+    out = None
+    for dy, dx in zip(*np.nonzero(_disk(radius)), strict=True):
+        view = padded[dy : dy + height, dx : dx + width]
+        out = view.copy() if out is None else reduce(out, view, out=out)
+    return out
 
 
 def _fit_and_centre(digit: np.ndarray) -> np.ndarray:

@@ -164,6 +164,20 @@ def test_stroke_width_is_normalised(pen_px: int) -> None:
     assert 1.5 < ink < 5.0, f"pen {pen_px}px came out with {ink:.1f} px of ink per row"
 
 
+@pytest.mark.parametrize("radius", [1, 2, 3, 5])
+def test_disk_filter_is_scipys_grey_erosion_and_dilation(radius: int) -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(radius)
+    pixels = np.pad(rng.random((40, 31), dtype=np.float32), radius + 1)  # as normalisation pads a digit
+    disk = preprocess._disk(radius)
+    eroded = preprocess.disk_filter(pixels, radius, np.minimum)
+    dilated = preprocess.disk_filter(pixels, radius, np.maximum)
+    assert np.array_equal(eroded, ndimage.grey_erosion(pixels, footprint=disk))
+    assert np.array_equal(dilated, ndimage.grey_dilation(pixels, footprint=disk))
+    assert not np.array_equal(eroded, pixels) and not np.array_equal(dilated, pixels)
+
+
 @pytest.mark.parametrize(
     "make",
     [
