@@ -17,6 +17,8 @@ from digits.classifier import Classifier
 
 
 class Noop:
+    """Read the body, answer a constant: gunicorn, Falcon and the client alone."""
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.bounded_stream.read()
         resp.media = {"digit": 0}
@@ -28,11 +30,15 @@ def decoded_28(req: falcon.Request) -> np.ndarray:
 
 
 class Decode:
+    """Decode and shrink only; the answer is a placeholder."""
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"digit": int(decoded_28(req).argmax() % 10)}
 
 
 class DecodeForward:
+    """Decode, shrink and run the shipped model: everything but the ink analysis."""
+
     def __init__(self) -> None:
         self.classifier = Classifier()
 
@@ -42,6 +48,8 @@ class DecodeForward:
 
 
 class Health:
+    """Ready as soon as the app is imported (the bench waits for it)."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok"}
 
