@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train export evaluate bench soak clean
+.PHONY: install serve test lint train train-reader export evaluate bench soak clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ lint: $(VENV)/.dev
 train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
 	$(PY) -m train.train
 
-export: $(VENV)/.dev  ## build/model.keras -> artifacts/model.onnx + model card
+train-reader: $(VENV)/.dev  ## the number reader behind /api/v1/read (READER_EPOCHS, LINES override)
+	$(PY) -m train.reader
+
+export: $(VENV)/.dev  ## build/model.keras, build/reader.keras -> artifacts/*.onnx + their cards
 	$(PY) -m export.export
+	$(PY) -m export.reader
 
 evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, single and whole numbers
 	$(PY) -m evaluate.realistic

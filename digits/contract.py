@@ -27,6 +27,28 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
     return x
 
 
+# The number reader: a line of digits in, per-column-stripe class scores out (read with CTC).
+LINE_INPUT_NAME = "line"
+LINE_OUTPUT_NAME = "frames"
+LINE_STRIDE = 4  # input columns per output frame; line widths are multiples of it
+# [N, 28, W, 1], white on black in [0, 1], the digits 20 px high; N and W are dynamic.
+LINE_INPUT_SHAPE = (None, IMAGE_SIZE, None, 1)
+BLANK = 0  # frame class for "no new digit here"; class k + 1 is digit k
+LINE_CLASSES = NUM_CLASSES + 1
+# [N, W / 4, 11], softmax over the classes of each frame.
+LINE_OUTPUT_SHAPE = (None, None, LINE_CLASSES)
+
+
+def as_line_input(lines: np.ndarray) -> np.ndarray:
+    """Turn float [N,28,W(,1)] lines into the reader's input tensor."""
+    x = np.asarray(lines, dtype=INPUT_DTYPE)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1] != IMAGE_SIZE or x.shape[2] % LINE_STRIDE or x.shape[3] != 1:
+        raise ValueError(f"expected lines of shape [N, 28, 4k(, 1)], got {list(x.shape)}")
+    return x
+
+
 def check_session(session) -> None:
     """Raise ValueError unless an onnxruntime session's graph matches the contract."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
@@ -43,3 +65,16 @@ def check_session(session) -> None:
         problems.append(f"output is {outputs[0].type} {outputs[0].shape}, expected float [N, 10]")
     if problems:
         raise ValueError("model breaks the contract: " + "; ".join(problems))
+
+
+def check_line_session(session) -> None:
+    """Raise ValueError unless an onnxruntime session's graph matches the number reader's contract."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    names = ([i.name for i in inputs], [o.name for o in outputs])
+    if names != ([LINE_INPUT_NAME], [LINE_OUTPUT_NAME]):
+        raise ValueError(f"reader breaks the contract: inputs, outputs are {names}")
+    shape_in, shape_out = inputs[0].shape, outputs[0].shape
+    if inputs[0].type != "tensor(float)" or len(shape_in) != 4 or shape_in[1] != IMAGE_SIZE or shape_in[3] != 1:
+        raise ValueError(f"reader input is {inputs[0].type} {shape_in}, expected float [N, 28, W, 1]")
+    if isinstance(shape_in[2], int) or len(shape_out) != 3 or shape_out[2] != LINE_CLASSES:
+        raise ValueError(f"reader output is {shape_out} for input {shape_in}, expected [N, W/4, 11], W dynamic")

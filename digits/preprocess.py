@@ -276,7 +276,28 @@ def _resize(pixels: np.ndarray, scale: float) -> np.ndarray:
 def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """MNIST-style 28x28 float image of the masked digit: crop, even out stroke width, fit, centre."""
     top, bottom, left, right = bounding_box(mask)
-    scale = STAGE_BOX / max(bottom - top, right - left)
+    return _fit_and_centre(_even_strokes(ink, mask, STAGE_BOX / max(bottom - top, right - left)))
+
+
+def normalize_line(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The masked ink as a line for the number reader: float [28, W], ink 20 px high, W a multiple of 4."""
+    top, bottom, _, _ = bounding_box(mask)
+    line = _even_strokes(ink, mask, STAGE_BOX / (bottom - top))
+    rows, cols = np.nonzero(line > 0.05)
+    if not rows.size:
+        raise NoDigit("no digit found: the image is blank")
+    line = line[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    small = np.clip(_resize(line, DIGIT_BOX / line.shape[0]), 0.0, 1.0)
+    margin = (CANVAS - DIGIT_BOX) // 2
+    width = -(-(small.shape[1] + 2 * margin) // contract.LINE_STRIDE) * contract.LINE_STRIDE
+    out = np.zeros((CANVAS, width), dtype=np.float32)
+    out[margin : margin + small.shape[0], margin : margin + small.shape[1]] = small
+    return out
+
+
+def _even_strokes(ink: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+    """The masked ink cropped and scaled by `scale`, its strokes evened out to MNIST's width at 3x."""
+    top, bottom, left, right = bounding_box(mask)
     top, left = max(top - 2, 0), max(left - 2, 0)
     strokes = mask[top : bottom + 2, left : right + 2]
     region = ndimage.binary_dilation(strokes, iterations=2)  # keep anti-aliased edges, not specks
@@ -304,7 +325,7 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     core = digit[strokes & (digit > 0)]
     if core.size:
         digit = np.clip(digit / max(float(np.percentile(core, 90)), 1e-3), 0.0, 1.0)
-    return _fit_and_centre(digit)
+    return digit
 
 
 def _disk(radius: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Read a whole number: split the ink into digits left to right, each normalised by digits.preprocess.
 
 Strokes that overlap horizontally belong to one digit (a 5's bar, an open 4). A blob wider than a
-narrow digit may be several touching digits: it is cut where the classifier reads the pieces most
-confidently, with a cost per piece so that one good reading beats two forced ones.
+narrow digit may be several touching digits. The number reader (digits.reader) reads the blob as a
+line and says how many digits it holds and which; candidate cuts, scored by how confidently the
+classifier reads the pieces, say where they lie. A blob both models read as one digit stays whole.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from digits import preprocess
+from digits import preprocess, reader
 
 Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] probabilities
+LineFrames = Callable[[np.ndarray], np.ndarray]  # a line [28, W] -> the number reader's frames [W/4, 11]
 
 MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
 FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
@@ -33,7 +35,9 @@ WIDEST_COST = 1.0  # per unit of width / height beyond WIDEST for the class a pi
 ASPECT_COST = 0.3  # per (width / height beyond TYPICAL, in units of WIDEST - TYPICAL)^2, for pieces cut out
 CROSSING_COST = 0.1  # per stroke a cut goes through
 MAX_CROSSINGS = 2  # a cut through more strokes than this is inside a digit
-ONE_DIGIT = 0.9  # a wide blob read this confidently, and no wider than that digit gets, is not cut
+ONE_DIGIT = 0.9  # a wide blob read this confidently as one digit by both models is not cut
+READER_DOUBT = 4.0  # log-likelihood by which the reader must prefer its reading to veto a plain single digit
+READER_WEIGHT = 1.0  # the number reader's log-likelihood of a way's digits, against the cut score
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
 
 
@@ -59,6 +63,14 @@ class Reading:
     @property
     def text(self) -> str:
         return "".join(str(d.digit) for d in self.digits)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One digit's mask, and the number reader's probabilities for it when it was read as part of a line."""
+
+    mask: np.ndarray
+    read: np.ndarray | None
 
 
 @dataclass(eq=False)
@@ -160,20 +172,24 @@ class _Pieces:
         return (np.log(confidence) - PIECE_COST - WIDEST_COST * beyond_widest - ASPECT_COST * beyond_typical**2
                 - CROSSING_COST * crossed)  # fmt: skip
 
-    def best(self) -> list[int]:
-        """The pieces, left to right, of the best-scoring way to cut the whole blob."""
+    def ways(self) -> dict[int, tuple[float, list[int]]]:
+        """For each possible number of digits: the best score and pieces (left to right) cutting the whole blob."""
         score = self.scores()
-        best = np.full(len(self.cuts), -np.inf)
-        best[0], previous = 0.0, {}
+        best = np.full((len(self.cuts), len(self.cuts) + 1), -np.inf)  # [cut, pieces so far]
+        best[0, 0], previous = 0.0, {}
         for k in sorted(range(len(self.spans)), key=lambda k: self.spans[k][1]):  # a shortest path, cut by cut
             i, j = self.spans[k]
-            if best[i] + score[k] > best[j]:
-                best[j], previous[j] = best[i] + score[k], k
-        chosen, j = [], len(self.cuts) - 1
-        while j:
-            chosen.append(previous[j])
-            j = self.spans[previous[j]][0]
-        return chosen[::-1]
+            better = best[i, :-1] + score[k] > best[j, 1:]
+            best[j, 1:][better] = best[i, :-1][better] + score[k]
+            previous.update({(j, n + 1): k for n in np.flatnonzero(better)})
+        last, ways = len(self.cuts) - 1, {}
+        for count in np.flatnonzero(np.isfinite(best[last])):
+            chosen, j, n = [], last, count
+            while j:
+                chosen.append(previous[j, n])
+                j, n = self.spans[chosen[-1]][0], n - 1
+            ways[int(count)] = (float(best[last, count]), chosen[::-1])
+        return ways
 
 
 def _cut_paths(mask: np.ndarray, starts: np.ndarray, band: int) -> np.ndarray:
@@ -235,42 +251,68 @@ def _aspect(mask: np.ndarray) -> float:
     return (right - left) / (bottom - top)
 
 
-def _plainly_one_digit(ink: np.ndarray, group: _Group, classify: Classify) -> bool:
-    """Read confidently as one digit no wider than MNIST's widest of it: skip the (slow) search for cuts."""
+def _plainly_one_digit(ink: np.ndarray, group: _Group, frames: np.ndarray, classify: Classify) -> bool:
+    """Read confidently as one digit no wider than MNIST's widest of it, and the reader does not plainly disagree."""
     box = np.s_[group.top : group.bottom, group.left : group.right]
     p = _probabilities(ink[box], [group.mask[box]], classify)[0]
-    return p.max() >= ONE_DIGIT and _aspect(group.mask[box]) <= WIDEST[p.argmax()]
+    if p.max() < ONE_DIGIT or _aspect(group.mask[box]) > WIDEST[p.argmax()]:
+        return False
+    read = [r.digit for r in reader.decode(frames)]
+    return reader.log_likelihood(frames, [int(p.argmax())]) >= reader.log_likelihood(frames, read) - READER_DOUBT
 
 
-def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify) -> list[np.ndarray]:
-    """The group's digits as full-size masks: the group itself unless cutting it reads better."""
-    if _plainly_one_digit(ink, group, classify):
-        return [group.mask]
+def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line_frames: LineFrames) -> list[_Piece]:
+    """The group's digits, cut where the classifier reads the pieces best, as many as the number reader reads."""
+    box = np.s_[group.top : group.bottom, group.left : group.right]
+    frames = line_frames(preprocess.normalize_line(ink[box], group.mask[box]))
+    if _plainly_one_digit(ink, group, frames, classify):
+        return [_Piece(group.mask, None)]
     pieces = _pieces(ink, group, height, classify)
-    masks = []
-    for k in pieces.best():
+    ways = pieces.ways()  # {number of digits: (cut score, pieces)}
+    reads = reader.decode(frames)
+    cuts_alone = max(ways.values(), key=lambda way: way[0])[1]
+    if len(reads) in ways and len(cuts_alone) > 1:
+        # Touching digits: the reader counts and reads them (it sees both neighbours); the cuts give boxes.
+        chosen, read = ways[len(reads)][1], [r.probabilities for r in reads]
+    else:
+        # One digit, or a count the cuts cannot make: the way both models like best, read by the classifier.
+        def agreed(way: tuple[float, list[int]]) -> float:
+            digits = [int(pieces.probabilities[k].argmax()) for k in way[1]]
+            return way[0] + READER_WEIGHT * reader.log_likelihood(frames, digits)
+
+        chosen = max(ways.values(), key=agreed)[1]
+        read = [None] * len(chosen)
+    found = []
+    for k, probabilities in zip(chosen, read, strict=True):
         whole = np.zeros_like(group.mask)
         whole[group.top : group.bottom, group.left : group.right] = pieces.masks[k]
-        masks.append(whole)
-    return masks
+        found.append(_Piece(whole, probabilities))
+    return found
 
 
-def segment(ink: np.ndarray, classify: Classify) -> list[np.ndarray]:
-    """Masks of the digits in the ink map, left to right."""
+def segment(ink: np.ndarray, classify: Classify, line_frames: LineFrames) -> list[_Piece]:
+    """The digits in the ink map, left to right: masks, and what the number reader read in each (if it was asked)."""
     groups, height = _groups(*preprocess.ink_components(ink))
-    masks = []
+    found = []
     for group in groups:
-        masks += _cut(ink, group, height, classify) if group.width > MAY_TOUCH * height else [group.mask]
-    return [m for m in masks if m.any()]
+        wide = group.width > MAY_TOUCH * height
+        found += _cut(ink, group, height, classify, line_frames) if wide else [_Piece(group.mask, None)]
+    return [piece for piece in found if piece.mask.any()]
 
 
-def read_number(data: bytes, classify: Classify, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> Reading:
+def read_number(
+    data: bytes, classify: Classify, line_frames: LineFrames, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS
+) -> Reading:
     """Every digit in the image, left to right; raises the PreprocessError subclasses of preprocess()."""
     image = preprocess.decode(data, limits)
     ink = preprocess.ink_map(image)
-    masks = segment(ink, classify)
+    found = segment(ink, classify, line_frames)
+    masks = [piece.mask for piece in found]
     images = np.stack([preprocess.normalize_digit(ink, m) for m in masks])
-    probabilities = classify(images)
+    probabilities = classify(images).astype(np.float64)
+    for k, piece in enumerate(found):
+        if piece.read is not None:  # cut from touching digits: the reader's reading, which saw the neighbours
+            probabilities[k] = piece.read
     scale_x, scale_y = image.width / ink.shape[1], image.height / ink.shape[0]
     digits = []
     for mask, image28, p in zip(masks, images, probabilities, strict=True):

@@ -17,6 +17,7 @@ import numpy as np
 
 from digits import preprocess, segment
 from digits.classifier import Classifier
+from digits.reader import Reader
 from evaluate import realistic, renders
 from train import mnist
 
@@ -50,19 +51,19 @@ def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: in
     return items
 
 
-def read_text(data: bytes, classifier: Classifier) -> str:
+def read_text(data: bytes, classifier: Classifier, reader: Reader) -> str:
     """The text /api/v1/read would answer ('' for no digit)."""
     try:
-        return segment.read_number(data, classifier.predict).text
+        return segment.read_number(data, classifier.predict, reader.line_frames).text
     except preprocess.NoDigit:
         return ""
 
 
-def score(items: list[Number], classifier: Classifier) -> dict[str, dict]:
+def score(items: list[Number], classifier: Classifier, reader: Reader) -> dict[str, dict]:
     """Per kind: exact-string accuracy and per-digit accuracy (aligned matches over true digits)."""
     table: dict[str, dict] = {}
     for item in items:
-        answer = read_text(item.data, classifier)
+        answer = read_text(item.data, classifier, reader)
         row = table.setdefault(item.kind, {"numbers": 0, "exact": 0, "digits": 0, "digits_right": 0})
         row["numbers"] += 1
         row["exact"] += answer == item.text
@@ -75,7 +76,7 @@ def score(items: list[Number], classifier: Classifier) -> dict[str, dict]:
     return table
 
 
-def single_digits(images: np.ndarray, labels: np.ndarray, count: int, classifier: Classifier) -> dict:
+def single_digits(images: np.ndarray, labels: np.ndarray, count: int, classifier: Classifier, reader: Reader) -> dict:
     """The same canvas renders of single digits through /predict's path and /read's path."""
     rng = np.random.default_rng(SEED + 1)
     predict_right = read_right = 0
@@ -83,7 +84,7 @@ def single_digits(images: np.ndarray, labels: np.ndarray, count: int, classifier
         data = renders.canvas(rng, images[i])
         predicted = int(classifier.predict(preprocess.preprocess(data)[None])[0].argmax())
         predict_right += predicted == labels[i]
-        read_right += read_text(data, classifier) == str(labels[i])
+        read_right += read_text(data, classifier, reader) == str(labels[i])
     return {"images": count, "predict_accuracy": predict_right / count, "read_accuracy": read_right / count}
 
 
@@ -116,9 +117,9 @@ def main() -> int:
     except mnist.MnistError as exc:
         print(f"MNIST: {exc}", file=sys.stderr)
         return 1
-    classifier = Classifier()
-    table = score(make_numbers(images, labels, args.per_kind, SEED), classifier)
-    single = single_digits(images, labels, 4 * args.per_kind, classifier)
+    classifier, reader = Classifier(), Reader()
+    table = score(make_numbers(images, labels, args.per_kind, SEED), classifier, reader)
+    single = single_digits(images, labels, 4 * args.per_kind, classifier, reader)
     print(markdown(table, single))
     if args.source == "test":
         REPORT.write_text(json.dumps({"source": "MNIST test", "kinds": table, "single_digits": single}, indent=1))

@@ -37,19 +37,31 @@ class ExportError(RuntimeError):
     """The exported model is not fit to ship."""
 
 
-def to_onnx(model: keras.Model, path: Path) -> onnx.ModelProto:
-    """Convert with tf2onnx and give the graph the contract's input and output names."""
-    signature = [tf.TensorSpec(contract.INPUT_SHAPE, tf.float32, name=contract.INPUT_NAME)]
-    forward = tf.function(lambda image: model(image, training=False), input_signature=signature)
+def to_onnx(
+    model: keras.Model,
+    path: Path,
+    inputs: tuple[str, tuple, tuple[str, ...]] = (contract.INPUT_NAME, contract.INPUT_SHAPE, ("N",)),
+    output: tuple[str, tuple[str, ...]] = (contract.OUTPUT_NAME, ("N",)),
+    doc: str = "MNIST digit classifier; input image [N,28,28,1] white-on-black in [0,1]",
+) -> onnx.ModelProto:
+    """Convert with tf2onnx; name the input and output, and their dynamic dimensions, as the contract does.
+
+    `inputs` is (name, shape, names of its None dimensions); `output` is (name, names of its dynamic ones).
+    """
+    (input_name, shape, input_dims), (output_name, output_dims) = inputs, output
+    signature = [tf.TensorSpec(shape, tf.float32, name=input_name)]
+    forward = tf.function(lambda x: model(x, training=False), input_signature=signature)
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
-    # tf2onnx names the output after the TF tensor; the contract says "probabilities".
+    # tf2onnx names the output after the TF tensor; the contract names it.
     old_name = proto.graph.output[0].name
     for node in proto.graph.node:
-        node.output[:] = [contract.OUTPUT_NAME if o == old_name else o for o in node.output]
-    proto.graph.output[0].name = contract.OUTPUT_NAME
-    proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "N"
-    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
-    proto.doc_string = "MNIST digit classifier; input image [N,28,28,1] white-on-black in [0,1]"
+        node.output[:] = [output_name if o == old_name else o for o in node.output]
+    proto.graph.output[0].name = output_name
+    for value, names in ((proto.graph.input[0], input_dims), (proto.graph.output[0], output_dims)):
+        dynamic = [d for d in value.type.tensor_type.shape.dim if not d.HasField("dim_value")]
+        for dim, name in zip(dynamic, names, strict=True):
+            dim.dim_param = name
+    proto.doc_string = doc
     onnx.checker.check_model(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, path)

@@ -8,6 +8,7 @@ import falcon
 
 from digits.classifier import Classifier
 from digits.preprocess import PreprocessError
+from digits.reader import Reader
 from server import errors, middleware, resources, uploads
 from server.config import Config
 
@@ -15,8 +16,8 @@ OPENAPI = Path(__file__).resolve().parent / "openapi.json"
 
 
 def create_app(config: Config) -> falcon.App:
-    """A WSGI app serving config's model; builds the onnxruntime session, so call it after forking."""
-    classifier = Classifier(config.model_path)
+    """A WSGI app serving config's models; builds the onnxruntime sessions, so call it after forking."""
+    classifier, reader = Classifier(config.model_path), Reader(config.reader_path)
     app = falcon.App(middleware=[middleware.RequestId(), middleware.SecurityHeaders()])
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART].parse_options = uploads.multipart_options()
     app.set_error_serializer(errors.serialize)
@@ -24,7 +25,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_error_handler(PreprocessError, errors.handle_preprocess_error)
 
     app.add_route("/api/v1/predict", resources.Predict(classifier, config.limits, config.upload_seconds))
-    app.add_route("/api/v1/read", resources.Read(classifier, config.limits, config.upload_seconds))
+    app.add_route("/api/v1/read", resources.Read(classifier, reader, config.limits, config.upload_seconds))
     app.add_route("/api/v1/model", resources.JsonDocument(config.model_card_path))
     app.add_route("/openapi.json", resources.JsonDocument(OPENAPI))
     app.add_route("/healthz", resources.Health(classifier))

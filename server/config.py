@@ -18,18 +18,20 @@ class Config:
 
     model_path: Path = ROOT / "artifacts" / "model.onnx"
     model_card_path: Path = ROOT / "artifacts" / "model.json"
+    reader_path: Path = ROOT / "artifacts" / "reader.onnx"
     web_dir: Path = ROOT / "web"
     limits: preprocess.Limits = field(default_factory=preprocess.Limits)
     upload_seconds: float = uploads.DEFAULT_UPLOAD_SECONDS
 
     @classmethod
     def from_env(cls) -> Config:
-        """The defaults, overridden by MODEL_PATH, MODEL_CARD_PATH, WEB_DIR, MAX_UPLOAD_BYTES, MAX_IMAGE_PIXELS
-        and UPLOAD_SECONDS."""
+        """The defaults, overridden by MODEL_PATH, MODEL_CARD_PATH, READER_PATH, WEB_DIR, MAX_UPLOAD_BYTES,
+        MAX_IMAGE_PIXELS and UPLOAD_SECONDS."""
         defaults = cls()
         return cls(
             model_path=Path(os.environ.get("MODEL_PATH", defaults.model_path)),
             model_card_path=Path(os.environ.get("MODEL_CARD_PATH", defaults.model_card_path)),
+            reader_path=Path(os.environ.get("READER_PATH", defaults.reader_path)),
             web_dir=Path(os.environ.get("WEB_DIR", defaults.web_dir)),
             limits=preprocess.Limits(
                 max_bytes=int(os.environ.get("MAX_UPLOAD_BYTES", defaults.limits.max_bytes)),

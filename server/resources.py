@@ -11,6 +11,7 @@ import numpy as np
 
 from digits import preprocess, segment
 from digits.classifier import Classifier
+from digits.reader import Reader
 from server import uploads
 
 
@@ -62,15 +63,17 @@ class Predict:
 class Read:
     """POST /api/v1/read: every digit of a number, left to right."""
 
-    def __init__(self, classifier: Classifier, limits: preprocess.Limits, upload_seconds: float) -> None:
+    def __init__(
+        self, classifier: Classifier, reader: Reader, limits: preprocess.Limits, upload_seconds: float
+    ) -> None:
         self.classifier = classifier
+        self.reader = reader
         self.limits = limits
         self.upload_seconds = upload_seconds
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        reading = segment.read_number(
-            uploads.read_image(req, self.limits, self.upload_seconds), self.classifier.predict, self.limits
-        )
+        data = uploads.read_image(req, self.limits, self.upload_seconds)
+        reading = segment.read_number(data, self.classifier.predict, self.reader.line_frames, self.limits)
         resp.media = {
             "text": reading.text,
             "digits": [digit_json(d) for d in reading.digits],

@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw
 
 from digits import segment
 from digits.classifier import Classifier
+from digits.reader import Reader
 from evaluate import numbers
 from tests.conftest import png_bytes
 
@@ -54,7 +55,7 @@ def test_a_digit_in_two_strokes_is_one_digit() -> None:
     draw = ImageDraw.Draw(image)
     draw.line([(110, 60), (90, 160), (200, 170), (200, 250), (90, 250)], fill=0, width=14)  # 5 without its bar
     draw.line([(115, 55), (210, 55)], fill=0, width=14)  # the bar, a separate stroke
-    assert len(segment.read_number(png_bytes(image), Classifier().predict).digits) == 1
+    assert len(segment.read_number(png_bytes(image), Classifier().predict, Reader().line_frames).digits) == 1
 
 
 def test_touching_digits_are_split(mnist_test) -> None:
@@ -62,7 +63,7 @@ def test_touching_digits_are_split(mnist_test) -> None:
     a, b = images[np.flatnonzero(labels == 3)[0]], images[np.flatnonzero(labels == 8)[0]]
     pair = np.maximum(np.pad(a, ((0, 0), (0, 18))), np.pad(b, ((0, 0), (18, 0))))  # 10 px of overlap
     big = 255 - np.asarray(Image.fromarray(pair).resize((460, 280), Image.Resampling.BICUBIC))
-    assert segment.read_number(png_bytes(big), Classifier().predict).text == "38"
+    assert segment.read_number(png_bytes(big), Classifier().predict, Reader().line_frames).text == "38"
 
 
 def test_blank_is_422_and_bad_input_like_predict(client) -> None:
@@ -86,13 +87,13 @@ def test_predict_is_unchanged_by_read(client, mnist_test) -> None:
 def test_number_evaluation_at_small_size(mnist_test) -> None:
     """A regression floor, below the issue's targets (98% exact separated, 90% touching) not yet reached."""
     images, labels = mnist_test
-    classifier = Classifier()
-    table = numbers.score(numbers.make_numbers(images, labels, 10, seed=77), classifier)
-    print(numbers.markdown(table, numbers.single_digits(images, labels, 40, classifier)))
+    classifier, reader = Classifier(), Reader()
+    table = numbers.score(numbers.make_numbers(images, labels, 10, seed=77), classifier, reader)
+    print(numbers.markdown(table, numbers.single_digits(images, labels, 40, classifier, reader)))
     separated = [row for kind, row in table.items() if "separated" in kind]
     touching = [row for kind, row in table.items() if "touching" in kind]
     assert sum(r["digits_right"] for r in separated) / sum(r["digits"] for r in separated) >= 0.93
     assert sum(r["exact"] for r in separated) / sum(r["numbers"] for r in separated) >= 0.7
     assert sum(r["digits_right"] for r in touching) / sum(r["digits"] for r in touching) >= 0.55
-    single = numbers.single_digits(images, labels, 50, classifier)
+    single = numbers.single_digits(images, labels, 50, classifier, reader)
     assert single["read_accuracy"] >= single["predict_accuracy"] - 0.02

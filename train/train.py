@@ -92,7 +92,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, training: bool) -> tf.d
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def conv_bn(x: tf.Tensor, filters: int, kernel: int, strides: int = 1, padding: str = "valid") -> tf.Tensor:
+def conv_bn(x: tf.Tensor, filters: int, kernel: int | tuple, strides: int = 1, padding: str = "valid") -> tf.Tensor:
     """Convolution, batch-norm, ReLU: bias is redundant before batch-norm."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)

@@ -1,0 +1,90 @@
+"""The shipped number reader (artifacts/reader.onnx): reads a line of digits, touching or not, with CTC.
+
+Each output frame covers LINE_STRIDE columns of the line and scores "blank" or a digit; a digit is
+read where a run of frames says it, so the runs also say where each digit lies along the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from digits import contract
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_READER = ROOT / "artifacts" / "reader.onnx"
+
+
+@dataclass(frozen=True)
+class Read:
+    """One digit the reader found: its class, probabilities over the ten digits, and its frames."""
+
+    digit: int
+    probabilities: np.ndarray  # [10], sums to 1
+    first: int  # frames [first, last] voted for it
+    last: int
+
+
+def decode(frames: np.ndarray) -> list[Read]:
+    """Greedy CTC decoding of one line's frame probabilities [T, 11]: runs of one class, blanks dropped."""
+    best = frames.argmax(axis=1)
+    reads, start = [], 0
+    for t in range(1, len(best) + 1):
+        if t == len(best) or best[t] != best[start]:
+            if best[start] != contract.BLANK:
+                digits = frames[start:t, 1:].max(axis=0)  # the run's most confident vote per digit
+                reads.append(Read(int(best[start]) - 1, digits / digits.sum(), start, t - 1))
+            start = t
+    return reads
+
+
+def log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
+    """log P(digits | frames) under CTC: every way of laying the digits over the frames, summed."""
+    labels = [contract.BLANK]
+    for d in digits:
+        labels += [d + 1, contract.BLANK]
+    labels = np.array(labels)
+    # A state may be skipped into from two back unless that would merge a repeated digit.
+    skip = np.zeros(len(labels), dtype=bool)
+    skip[2:] = (labels[2:] != contract.BLANK) & (labels[2:] != labels[:-2])
+    alpha = np.zeros(len(labels))
+    alpha[:2] = frames[0, labels[:2]]
+    total = 0.0
+    for t in range(1, len(frames)):
+        previous = alpha.copy()
+        alpha[1:] += previous[:-1]
+        alpha[2:] += np.where(skip[2:], previous[:-2], 0.0)
+        alpha *= frames[t, labels]
+        scale = alpha.sum()
+        if scale <= 0:
+            return -np.inf
+        alpha /= scale  # rescaled each frame so long lines do not underflow
+        total += np.log(scale)
+    return float(total + np.log(max(alpha[-2:].sum(), 1e-300)))  # ending on the last digit or a blank after it
+
+
+class Reader:
+    """An onnxruntime session for a number reader that honours the line contract."""
+
+    def __init__(self, path: Path = DEFAULT_READER, threads: int = 1) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # one per worker, as for the classifier
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        contract.check_line_session(self.session)
+
+    def frames(self, lines: np.ndarray) -> np.ndarray:
+        """Frame probabilities [N, W/4, 11] for lines [N, 28, W(, 1)] of one width."""
+        feed = {contract.LINE_INPUT_NAME: contract.as_line_input(lines)}
+        return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
+
+    def line_frames(self, line: np.ndarray) -> np.ndarray:
+        """Frame probabilities [W/4, 11] of one line [28, W]."""
+        return self.frames(line[None])[0]
+
+    def read(self, line: np.ndarray) -> list[Read]:
+        """The digits of one line [28, W], left to right."""
+        return decode(self.line_frames(line))

@@ -1,0 +1,105 @@
+"""Convert the trained number reader to ONNX, prove it matches Keras, and write its card.
+
+Same route as the classifier (export.export.to_onnx); the exported graph ends in a softmax, so it
+answers frame probabilities, which is what digits.reader decodes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+
+from digits import contract, reader
+from export.export import ARTIFACTS_DIR, BUILD_DIR, OPSET, ExportError, to_onnx
+from train import mnist
+from train import reader as training
+
+PARITY_LINES = 1000
+MAX_FRAME_DIFF = 1e-5
+
+
+def with_softmax(model: keras.Model) -> keras.Model:
+    """The trained model (logits for CTC) with the probabilities the service decodes."""
+    return keras.Model(model.inputs, keras.layers.Softmax()(model.outputs[0]), name="reader")
+
+
+def check_parity(model: keras.Model, session: reader.Reader, lines: np.ndarray) -> dict:
+    """Same frames (within MAX_FRAME_DIFF) and the same readings from Keras and onnxruntime, or ExportError."""
+    keras_frames = model.predict(lines[..., None], batch_size=250, verbose=0)
+    onnx_frames = np.concatenate([session.frames(lines[i : i + 250]) for i in range(0, len(lines), 250)])
+    max_diff = float(np.abs(keras_frames - onnx_frames).max())
+    differ = sum(
+        [r.digit for r in reader.decode(a)] != [r.digit for r in reader.decode(b)]
+        for a, b in zip(keras_frames, onnx_frames, strict=True)
+    )
+    if differ or max_diff > MAX_FRAME_DIFF:
+        raise ExportError(f"ONNX differs from Keras: {differ} readings differ, max |dp| = {max_diff:.2e}")
+    return {"lines": len(lines), "reading_disagreements": 0, "max_abs_probability_diff": max_diff}
+
+
+def main() -> int:
+    """Export build/reader.keras to artifacts/reader.onnx and artifacts/reader.json."""
+    keras_path = BUILD_DIR / "reader.keras"
+    if not keras_path.is_file():
+        print(f"{keras_path} is missing: run `make train-reader` first", file=sys.stderr)
+        return 1
+    try:
+        images, labels = mnist.load_split("train")
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    model = with_softmax(keras.models.load_model(keras_path))
+    onnx_path = ARTIFACTS_DIR / "reader.onnx"
+    to_onnx(
+        model,
+        onnx_path,
+        inputs=(contract.LINE_INPUT_NAME, contract.LINE_INPUT_SHAPE, ("N", "W")),
+        output=(contract.LINE_OUTPUT_NAME, ("N", "T")),
+        doc="MNIST number reader; input line [N,28,W,1] white-on-black, output CTC frames [N,W/4,11], blank 0",
+    )
+    _, val_idx = mnist.train_validation_indices(len(images))
+    lines, _ = training.make_lines(images[val_idx] / np.float32(255), labels[val_idx], PARITY_LINES, training.SEED)
+    try:
+        parity = check_parity(model, reader.Reader(onnx_path), lines)
+    except ExportError as exc:
+        onnx_path.unlink()
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    trained = json.loads((BUILD_DIR / "reader_training.json").read_text())
+    card = {
+        "name": "mnist-number-reader",
+        "file": onnx_path.name,
+        "file_bytes": onnx_path.stat().st_size,
+        "opset": OPSET,
+        "contract": {
+            "input": {"name": contract.LINE_INPUT_NAME, "dtype": "float32", "shape": ["N", 28, "W", 1]},
+            "output": {
+                "name": contract.LINE_OUTPUT_NAME,
+                "dtype": "float32",
+                "shape": ["N", "W/4", 11],
+                "classes": "0 blank, k + 1 digit k",
+                "decoding": "greedy CTC",
+            },
+        },
+        "parameters": trained["parameters"],
+        "validation_lines_read_exactly": trained["validation_exact_accuracy"],
+        "parity_with_keras": parity,
+        "training": trained["config"],
+        "training_seconds": trained["training_seconds"],
+        "data_md5": mnist.data_md5s(),
+        "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    (ARTIFACTS_DIR / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {onnx_path} ({card['file_bytes']:,} bytes); parity max |dp| {parity['max_abs_probability_diff']:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

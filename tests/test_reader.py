@@ -1,0 +1,92 @@
+"""The number reader: its line contract, CTC decoding, line normalisation and a tiny train -> export run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from digits import contract, preprocess, reader
+from digits.reader import DEFAULT_READER, Reader
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def frames_for(classes: list[int]) -> np.ndarray:
+    """Frame probabilities that put 0.9 on each listed class in turn."""
+    frames = np.full((len(classes), contract.LINE_CLASSES), 0.01, dtype=np.float32)
+    frames[np.arange(len(classes)), classes] = 0.9
+    return frames
+
+
+def test_greedy_decoding_collapses_runs_and_drops_blanks() -> None:
+    b = contract.BLANK
+    reads = reader.decode(frames_for([b, 5, 5, b, 2, b, b, 2, 8, 8, b]))  # "4 1 1 7": repeated digits need a blank
+    assert [r.digit for r in reads] == [4, 1, 1, 7]
+    assert [(r.first, r.last) for r in reads] == [(1, 2), (4, 4), (7, 7), (8, 9)]
+    assert all(abs(r.probabilities.sum() - 1) < 1e-6 and r.probabilities.argmax() == r.digit for r in reads)
+    assert reader.decode(frames_for([b, b, b])) == []
+
+
+def test_shipped_reader_honours_the_line_contract() -> None:
+    graph = onnx.load(DEFAULT_READER).graph
+    assert [i.name for i in graph.input] == [contract.LINE_INPUT_NAME]
+    assert [o.name for o in graph.output] == [contract.LINE_OUTPUT_NAME]
+    session = Reader()  # checks the contract on load
+    for width in (28, 64, 300):
+        frames = session.frames(np.zeros((2, 28, width - width % 4), dtype=np.float32))
+        assert frames.shape == (2, width // 4, contract.LINE_CLASSES)
+        assert np.allclose(frames.sum(axis=2), 1, atol=1e-5)
+
+
+def test_contract_refuses_lines_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="4k"):
+        contract.as_line_input(np.zeros((1, 28, 30)))
+    with pytest.raises(ValueError, match="4k"):
+        contract.as_line_input(np.zeros((1, 20, 32)))
+
+
+def test_line_normalisation_gives_20px_high_ink_in_28_rows(mnist_test) -> None:
+    images, _ = mnist_test
+    pair = np.hstack([images[0], images[1]]).astype(np.float32) / 255
+    big = np.asarray(preprocess._resize(pair, 5.0))  # a user-sized drawing
+    line = preprocess.normalize_line(big, big > 0.35)
+    rows = np.flatnonzero(line.max(axis=1) > 0.05)
+    assert line.shape[0] == 28 and line.shape[1] % contract.LINE_STRIDE == 0 and line.max() == 1.0
+    assert 19 <= rows[-1] - rows[0] + 1 <= 21 and rows[0] >= 3
+
+
+def test_shipped_reader_reads_touching_mnist_test_digits(mnist_test) -> None:
+    images, labels = mnist_test
+    session, rng, right = Reader(), np.random.default_rng(5), 0
+    for _ in range(50):
+        picks = rng.choice(len(images), size=3, replace=False)
+        row = np.zeros((28, 3 * 20 + 8), dtype=np.float32)
+        for k, i in enumerate(picks):  # 28 px digits 20 px apart: neighbours overlap
+            np.maximum(row[:, k * 20 : k * 20 + 28], images[i] / 255, out=row[:, k * 20 : k * 20 + 28])
+        big = np.asarray(preprocess._resize(row, 4.0))
+        reads = session.read(preprocess.normalize_line(big, big > 0.35))
+        right += [r.digit for r in reads] == list(labels[picks])
+    assert right >= 40, f"{right} of 50 three-digit lines read exactly"
+
+
+@pytest.mark.slow
+def test_tiny_reader_train_then_export(mnist_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "READER_EPOCHS": "2", "LINES": "600", "PEN_DIGITS": "200", "VALIDATION_LINES": "100",
+           "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
+    train = subprocess.run([sys.executable, "-m", "train.reader"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
+    report = json.loads((tmp_path / "reader_training.json").read_text())
+    assert report["history"]["loss"][1] < report["history"]["loss"][0], "the reader learns"
+    export = subprocess.run([sys.executable, "-m", "export.reader"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    card = json.loads((tmp_path / "reader.json").read_text())
+    assert card["parity_with_keras"]["reading_disagreements"] == 0
+    assert card["parity_with_keras"]["max_abs_probability_diff"] <= 1e-5
+    Reader(tmp_path / "reader.onnx")  # checks the contract on load

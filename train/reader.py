@@ -1,0 +1,218 @@
+"""Train the number reader: a small CNN that reads a line of digits, touching or apart, with CTC.
+
+Reads top to bottom: lines composed from training-split MNIST digits, the model, training, and a
+final check on lines composed from validation-split digits. Knobs: READER_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
+from keras import layers
+from PIL import Image
+
+from digits import contract, preprocess, reader
+from train import mnist, redraws
+from train.train import conv_bn, random_affine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- Hyper-parameters -------------------------------------------------------------------------
+SEED = 20261126
+EPOCHS = int(os.environ.get("READER_EPOCHS", 9))
+LINES = int(os.environ.get("LINES", 120_000))  # composed once from a pool of varied digits
+# Digits redrawn with a pen (train/redraws.py) join the scans in the pool: users draw, MNIST was scanned.
+PEN_DIGITS = int(os.environ.get("PEN_DIGITS", 25_000))
+VALIDATION_LINES = int(os.environ.get("VALIDATION_LINES", 2000))
+MAX_DIGITS = 5  # more digits make a line wider, not harder: the reader sees ~2 digits at a time
+LINE_WIDTH = 160  # training lines are padded to this; 5 digits fit
+WIDTH_STEP = 32  # lines are batched with others padded to the same multiple of this
+TOUCHING_SHARE = 0.6  # what the cut-based reader cannot do; apart lines keep counting honest
+GAP_TOUCHING = (-0.25, 0.03)  # times the digit height: overlapping to just touching
+GAP_APART = (0.05, 0.5)
+SIZE_RANGE = (0.75, 1.2)  # each digit's height against the line's
+BASELINE_JITTER = 0.12  # times the digit height
+BATCH_SIZE = 64
+LEARNING_RATE = 2e-3
+LR_DECAY_PER_EPOCH = 0.75
+DROPOUT = 0.3
+OUT_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))
+
+
+def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Digits (float 28x28, white on black) side by side at random sizes, baselines and gaps."""
+    height = 40.0  # about twice MNIST's scale, so the line normalisation shrinks as it does for users
+    touching = rng.random() < TOUCHING_SHARE
+    canvas = np.zeros((int(height * 2.2), int(height * 1.4 * len(digits) + height)), dtype=np.float32)
+    cursor = height * 0.3
+    for digit in digits:
+        rows, cols = np.nonzero(digit > 0.1)
+        crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        scale = height * rng.uniform(*SIZE_RANGE) / crop.shape[0]
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        glyph = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
+        top = int(canvas.shape[0] / 2 - size[1] / 2 + rng.uniform(-1, 1) * BASELINE_JITTER * height)
+        left = int(max(cursor, 0))
+        region = canvas[top : top + size[1], left : left + size[0]]
+        np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
+        cursor = left + size[0] + height * rng.uniform(*(GAP_TOUCHING if touching else GAP_APART))
+    return canvas
+
+
+def _compose_chunk(args: tuple[np.ndarray, np.ndarray, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """`count` lines (padded to LINE_WIDTH) and their labels (digit + 1, padded with blanks)."""
+    images, labels, count, seed = args
+    rng = np.random.default_rng(seed)
+    lines = np.zeros((count, contract.IMAGE_SIZE, LINE_WIDTH), dtype=np.float32)
+    targets = np.full((count, MAX_DIGITS), contract.BLANK, dtype=np.int32)
+    for i in range(count):
+        while True:
+            digits = int(rng.integers(1, MAX_DIGITS + 1))
+            picks = rng.integers(0, len(images), size=digits)
+            canvas = compose([images[k] for k in picks], rng)
+            line = preprocess.normalize_line(canvas, canvas > 0.35)
+            if line.shape[1] <= LINE_WIDTH:
+                break
+        lines[i, :, : line.shape[1]] = line
+        targets[i, :digits] = labels[picks] + 1
+    return lines, targets
+
+
+def make_lines(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` lines composed from these digits (float [N,28,28]), in parallel on every core."""
+    sizes = [len(c) for c in np.array_split(np.arange(count), max(1, count // 2000))]
+    jobs = [(images, labels, n, seed + i) for i, n in enumerate(sizes)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        parts = list(pool.map(_compose_chunk, jobs))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def augmented(images: np.ndarray) -> np.ndarray:
+    """Each digit slanted, turned, sheared and shifted at random, as the classifier is trained."""
+    x = tf.constant(contract.as_model_input(images))
+    return np.concatenate([random_affine(x[i : i + 4096]).numpy() for i in range(0, len(images), 4096)])[..., 0]
+
+
+def batches_by_width(lines: np.ndarray, targets: np.ndarray, shuffle: bool) -> tf.data.Dataset:
+    """Batches of lines of similar width, cut to that width: short lines cost less than 5-digit ones."""
+    ends = np.array([np.flatnonzero(line.any(axis=0)).max() + 1 for line in lines])
+    widths = np.minimum(-(-(ends + 4) // WIDTH_STEP) * WIDTH_STEP, lines.shape[2])
+    datasets = []
+    for width in np.unique(widths):
+        chosen = np.flatnonzero(widths == width)
+        ds = tf.data.Dataset.from_tensor_slices((lines[chosen, :, :width, None], targets[chosen]))
+        datasets.append(ds.shuffle(len(chosen), seed=SEED) if shuffle else ds)
+    batches = [ds.batch(BATCH_SIZE) for ds in datasets]
+    ds = batches[0]
+    for more in batches[1:]:
+        ds = ds.concatenate(more)
+    if shuffle:
+        ds = ds.shuffle(len(lines) // BATCH_SIZE + len(batches), seed=SEED, reshuffle_each_iteration=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def build_reader() -> keras.Model:
+    """Frames of logits [N, W/4, 11] for lines [N, 28, W, 1]: each frame sees about two digits' width."""
+    inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
+    x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
+    x = conv_bn(x, 48, 3, padding="same")
+    x = layers.MaxPooling2D(2)(x)  # 7 x W/4: one column per frame
+    x = conv_bn(x, 64, 3, padding="same")
+    x = conv_bn(x, 128, (7, 1))  # 1 x W/4: each frame sees the whole height
+    x = layers.Reshape((-1, 128))(x)
+    x = layers.Dropout(DROPOUT)(x)
+    x = layers.Conv1D(96, 5, padding="same", use_bias=False)(x)  # context: the neighbouring frames
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Dropout(DROPOUT)(x)
+    outputs = layers.Dense(contract.LINE_CLASSES)(x)
+    return keras.Model(inputs, outputs, name="reader")
+
+
+def exact_accuracy(model: keras.Model, lines: np.ndarray, targets: np.ndarray) -> float:
+    """Share of lines whose greedy reading is exactly their digits."""
+    logits = model.predict(lines[..., None], batch_size=256, verbose=0)
+    probabilities = tf.nn.softmax(logits).numpy()
+    right = 0
+    for frames, target in zip(probabilities, targets, strict=True):
+        right += [r.digit + 1 for r in reader.decode(frames)] == [t for t in target if t != contract.BLANK]
+    return right / len(lines)
+
+
+def main() -> int:
+    """Compose lines, train, check on validation lines, write build/reader.keras."""
+    started = time.time()
+    try:
+        images, labels = mnist.load_split("train")
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    keras.utils.set_random_seed(SEED)
+    train_idx, val_idx = mnist.train_validation_indices(len(images))
+    print(f"composing {LINES} training lines and {VALIDATION_LINES} validation lines", flush=True)
+    pen = min(PEN_DIGITS, len(train_idx))
+    drawn, drawn_labels = redraws.redraws(images[train_idx], labels[train_idx], pen, SEED)
+    pool = np.concatenate([augmented(images[train_idx]), drawn])
+    x_train, y_train = make_lines(pool, np.concatenate([labels[train_idx], drawn_labels]), LINES, SEED)
+    x_val, y_val = make_lines(images[val_idx] / np.float32(255), labels[val_idx], VALIDATION_LINES, SEED + 10_000)
+    print(f"composed in {time.time() - started:.0f} s", flush=True)
+
+    model = build_reader()
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.CTC())
+    print(f"reader: {model.count_params():,} parameters", flush=True)
+    history = model.fit(
+        batches_by_width(x_train, y_train, shuffle=True),
+        epochs=EPOCHS,
+        validation_data=batches_by_width(x_val, y_val, shuffle=False),
+        callbacks=[
+            keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * LR_DECAY_PER_EPOCH**epoch),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=EPOCHS, restore_best_weights=True),
+        ],
+        verbose=2,
+    )
+    accuracy = exact_accuracy(model, x_val, y_val)
+    seconds = time.time() - started
+    print(f"validation lines read exactly: {accuracy:.2%}; {seconds / 60:.0f} min", flush=True)
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    model.save(OUT_DIR / "reader.keras")
+    report = {
+        "config": {
+            "seed": SEED,
+            "epochs": EPOCHS,
+            "lines": LINES,
+            "pen_digits": PEN_DIGITS,
+            "max_digits": MAX_DIGITS,
+            "line_width": LINE_WIDTH,
+            "touching_share": TOUCHING_SHARE,
+            "gap_touching": GAP_TOUCHING,
+            "gap_apart": GAP_APART,
+            "size_range": SIZE_RANGE,
+            "baseline_jitter": BASELINE_JITTER,
+            "batch_size": BATCH_SIZE,
+            "learning_rate": LEARNING_RATE,
+            "lr_decay_per_epoch": LR_DECAY_PER_EPOCH,
+            "dropout": DROPOUT,
+        },
+        "parameters": int(model.count_params()),
+        "training_seconds": round(seconds, 1),
+        "validation_lines": VALIDATION_LINES,
+        "validation_exact_accuracy": accuracy,
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    }
+    (OUT_DIR / "reader_training.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {OUT_DIR / 'reader.keras'} and {OUT_DIR / 'reader_training.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
