@@ -66,7 +66,7 @@ class Reading:
 
 
 @dataclass(frozen=True)
-class _Piece:
+class Piece:
     """One digit's mask, and the number reader's probabilities for it when it was read as part of a line."""
 
     mask: np.ndarray
@@ -261,12 +261,12 @@ def _plainly_one_digit(ink: np.ndarray, group: _Group, frames: np.ndarray, class
     return reader.log_likelihood(frames, [int(p.argmax())]) >= reader.log_likelihood(frames, read) - READER_DOUBT
 
 
-def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line_frames: LineFrames) -> list[_Piece]:
+def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line_frames: LineFrames) -> list[Piece]:
     """The group's digits, cut where the classifier reads the pieces best, as many as the number reader reads."""
     box = np.s_[group.top : group.bottom, group.left : group.right]
     frames = line_frames(preprocess.normalize_line(ink[box], group.mask[box]))
     if _plainly_one_digit(ink, group, frames, classify):
-        return [_Piece(group.mask, None)]
+        return [Piece(group.mask, None)]
     pieces = _pieces(ink, group, height, classify)
     ways = pieces.ways()  # {number of digits: (cut score, pieces)}
     reads = reader.decode(frames)
@@ -286,17 +286,17 @@ def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line
     for k, probabilities in zip(chosen, read, strict=True):
         whole = np.zeros_like(group.mask)
         whole[group.top : group.bottom, group.left : group.right] = pieces.masks[k]
-        found.append(_Piece(whole, probabilities))
+        found.append(Piece(whole, probabilities))
     return found
 
 
-def segment(ink: np.ndarray, classify: Classify, line_frames: LineFrames) -> list[_Piece]:
+def segment(ink: np.ndarray, classify: Classify, line_frames: LineFrames) -> list[Piece]:
     """The digits in the ink map, left to right: masks, and what the number reader read in each (if it was asked)."""
     groups, height = _groups(*preprocess.ink_components(ink))
     found = []
     for group in groups:
         wide = group.width > MAY_TOUCH * height
-        found += _cut(ink, group, height, classify, line_frames) if wide else [_Piece(group.mask, None)]
+        found += _cut(ink, group, height, classify, line_frames) if wide else [Piece(group.mask, None)]
     return [piece for piece in found if piece.mask.any()]
 
 
