@@ -251,13 +251,15 @@ def _aspect(mask: np.ndarray) -> float:
     return (right - left) / (bottom - top)
 
 
-def _plainly_one_digit(ink: np.ndarray, group: _Group, frames: np.ndarray, classify: Classify) -> bool:
+def _plainly_one_digit(
+    ink: np.ndarray, group: _Group, frames: np.ndarray, reads: list[reader.Read], classify: Classify
+) -> bool:
     """Read confidently as one digit no wider than MNIST's widest of it, and the reader does not plainly disagree."""
     box = np.s_[group.top : group.bottom, group.left : group.right]
     p = _probabilities(ink[box], [group.mask[box]], classify)[0]
     if p.max() < ONE_DIGIT or _aspect(group.mask[box]) > WIDEST[p.argmax()]:
         return False
-    read = [r.digit for r in reader.decode(frames)]
+    read = [r.digit for r in reads]
     return reader.log_likelihood(frames, [int(p.argmax())]) >= reader.log_likelihood(frames, read) - READER_DOUBT
 
 
@@ -265,11 +267,11 @@ def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line
     """The group's digits, cut where the classifier reads the pieces best, as many as the number reader reads."""
     box = np.s_[group.top : group.bottom, group.left : group.right]
     frames = line_frames(preprocess.normalize_line(ink[box], group.mask[box]))
-    if _plainly_one_digit(ink, group, frames, classify):
+    reads = reader.decode(frames)
+    if _plainly_one_digit(ink, group, frames, reads, classify):
         return [Piece(group.mask, None)]
     pieces = _pieces(ink, group, height, classify)
     ways = pieces.ways()  # {number of digits: (cut score, pieces)}
-    reads = reader.decode(frames)
     cuts_alone = max(ways.values(), key=lambda way: way[0])[1]
     if len(reads) in ways and len(cuts_alone) > 1:
         # Touching digits: the reader counts and reads them (it sees both neighbours); the cuts give boxes.

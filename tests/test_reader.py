@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -32,6 +33,19 @@ def test_greedy_decoding_collapses_runs_and_drops_blanks() -> None:
     assert [(r.first, r.last) for r in reads] == [(1, 2), (4, 4), (7, 7), (8, 9)]
     assert all(abs(r.probabilities.sum() - 1) < 1e-6 and r.probabilities.argmax() == r.digit for r in reads)
     assert reader.decode(frames_for([b, b, b])) == []
+
+
+@pytest.mark.parametrize("digits", [[2], [3, 3], [1, 4, 1], []])
+def test_ctc_likelihood_sums_every_alignment(digits: list[int]) -> None:
+    frames = np.random.default_rng(len(digits)).random((6, contract.LINE_CLASSES))
+    frames /= frames.sum(axis=1, keepdims=True)
+    classes = [contract.BLANK, *sorted({d + 1 for d in digits})]  # other classes cannot collapse to `digits`
+    total = 0.0
+    for path in itertools.product(classes, repeat=len(frames)):  # every frame labelling, collapsed as CTC does
+        collapsed = [c - 1 for k, c in enumerate(path) if c != contract.BLANK and (k == 0 or path[k - 1] != c)]
+        if collapsed == digits:
+            total += np.prod(frames[np.arange(len(frames)), path])
+    assert reader.log_likelihood(frames, digits) == pytest.approx(np.log(total), abs=1e-9)
 
 
 def test_shipped_reader_honours_the_line_contract() -> None:

@@ -69,9 +69,19 @@ def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
-def _compose_chunk(args: tuple[np.ndarray, np.ndarray, int, int]) -> tuple[np.ndarray, np.ndarray]:
+_pool: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 28, 28)), np.zeros(0))  # each worker's digits and labels
+
+
+def _share(images: np.ndarray, labels: np.ndarray) -> None:
+    """Give a worker process the digit pool once, not with every chunk."""
+    global _pool
+    _pool = (images, labels)
+
+
+def _compose_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """`count` lines (padded to LINE_WIDTH) and their labels (digit + 1, padded with blanks)."""
-    images, labels, count, seed = args
+    count, seed = args
+    images, labels = _pool
     rng = np.random.default_rng(seed)
     lines = np.zeros((count, contract.IMAGE_SIZE, LINE_WIDTH), dtype=np.float32)
     targets = np.full((count, MAX_DIGITS), contract.BLANK, dtype=np.int32)
@@ -91,8 +101,8 @@ def _compose_chunk(args: tuple[np.ndarray, np.ndarray, int, int]) -> tuple[np.nd
 def make_lines(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`count` lines composed from these digits (float [N,28,28]), in parallel on every core."""
     sizes = [len(c) for c in np.array_split(np.arange(count), max(1, count // 2000))]
-    jobs = [(images, labels, n, seed + i) for i, n in enumerate(sizes)]
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+    jobs = [(n, seed + i) for i, n in enumerate(sizes)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count(), initializer=_share, initargs=(images, labels)) as pool:
         parts = list(pool.map(_compose_chunk, jobs))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
@@ -122,7 +132,7 @@ def batches_by_width(lines: np.ndarray, targets: np.ndarray, shuffle: bool) -> t
 
 
 def build_reader() -> keras.Model:
-    """Frames of logits [N, W/4, 11] for lines [N, 28, W, 1]: each frame sees about two digits' width."""
+    """Frames of logits [N, W/4, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
     x = conv_bn(x, 48, 3, padding="same")
