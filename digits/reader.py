@@ -2,6 +2,8 @@
 
 Each output frame covers LINE_STRIDE columns of the line and scores "blank" or a digit; a digit is
 read where a run of frames says it, so the runs also say where each digit lies along the line.
+A line is read in several views (slightly narrower and wider, and shifted against the frame grid):
+a stroke one view mistakes for an extra "1" the others do not, so the reading all views agree on best wins.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 
 from digits import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_READER = ROOT / "artifacts" / "reader.onnx"
+STRETCHES = (1.0, 0.85, 1.15)  # the line's width, squeezed and stretched: digits' widths vary that much
+SHIFTS = (0, 2)  # columns of offset against the frame grid (a frame is LINE_STRIDE columns)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,31 @@ def log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
     return float(total + np.log(max(alpha[-2:].sum(), 1e-300)))  # ending on the last digit or a blank after it
 
 
+def views(line: np.ndarray) -> np.ndarray:
+    """The line [28, W] at each stretch and shift, padded to one width: [views, 28, W'], W' a multiple of the stride."""
+    out, image = [], Image.fromarray(line.astype(np.float32))
+    for stretch in STRETCHES:
+        width = max(1, round(line.shape[1] * stretch))
+        resized = np.asarray(image.resize((width, line.shape[0]), Image.Resampling.BILINEAR))
+        out += [np.pad(resized, ((0, 0), (shift, 0))) for shift in SHIFTS]
+    stride = contract.LINE_STRIDE
+    width = (-(-max(v.shape[1] for v in out) // stride) + 1) * stride  # at least one blank frame at the end
+    return np.stack([np.pad(v, ((0, 0), (0, width - v.shape[1]))) for v in out]).astype(np.float32)
+
+
+def joint_log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
+    """Mean of log P(digits | frames) over a line's views [views, T, 11]."""
+    return float(np.mean([log_likelihood(view, digits) for view in frames]))
+
+
+def consensus(frames: np.ndarray) -> list[Read]:
+    """Of the views' greedy readings [views, T, 11], the one all views find likeliest, as a view that reads it."""
+    readings = [decode(view) for view in frames]
+    candidates = {tuple(r.digit for r in reads) for reads in readings}
+    best = max(sorted(candidates), key=lambda digits: joint_log_likelihood(frames, list(digits)))
+    return next(reads for reads in readings if tuple(r.digit for r in reads) == best)
+
+
 class Reader:
     """An onnxruntime session for a number reader that honours the line contract."""
 
@@ -82,9 +112,9 @@ class Reader:
         return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
 
     def line_frames(self, line: np.ndarray) -> np.ndarray:
-        """Frame probabilities [W/4, 11] of one line [28, W]."""
-        return self.frames(line[None])[0]
+        """Frame probabilities [views, T, 11] of one line [28, W], in each of its views."""
+        return self.frames(views(line))
 
     def read(self, line: np.ndarray) -> list[Read]:
-        """The digits of one line [28, W], left to right."""
-        return decode(self.line_frames(line))
+        """The digits of one line [28, W], left to right, as its views agree."""
+        return consensus(self.line_frames(line))

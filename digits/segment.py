@@ -17,7 +17,7 @@ from scipy import ndimage
 from digits import preprocess, reader
 
 Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] probabilities
-LineFrames = Callable[[np.ndarray], np.ndarray]  # a line [28, W] -> the number reader's frames [W/4, 11]
+LineFrames = Callable[[np.ndarray], np.ndarray]  # a line [28, W] -> the number reader's frames [views, T, 11]
 
 MERGE_OVERLAP = 0.5  # share half the narrower one's columns -> same digit
 FRAGMENT = 0.45  # shorter than this times the typical digit height -> part of a digit, or a dot
@@ -259,15 +259,15 @@ def _plainly_one_digit(
     p = _probabilities(ink[box], [group.mask[box]], classify)[0]
     if p.max() < ONE_DIGIT or _aspect(group.mask[box]) > WIDEST[p.argmax()]:
         return False
-    read = [r.digit for r in reads]
-    return reader.log_likelihood(frames, [int(p.argmax())]) >= reader.log_likelihood(frames, read) - READER_DOUBT
+    as_one = reader.joint_log_likelihood(frames, [int(p.argmax())])
+    return as_one >= reader.joint_log_likelihood(frames, [r.digit for r in reads]) - READER_DOUBT
 
 
 def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line_frames: LineFrames) -> list[Piece]:
     """The group's digits, cut where the classifier reads the pieces best, as many as the number reader reads."""
     box = np.s_[group.top : group.bottom, group.left : group.right]
     frames = line_frames(preprocess.normalize_line(ink[box], group.mask[box]))
-    reads = reader.decode(frames)
+    reads = reader.consensus(frames)
     if _plainly_one_digit(ink, group, frames, reads, classify):
         return [Piece(group.mask, None)]
     pieces = _pieces(ink, group, height, classify)
@@ -280,7 +280,7 @@ def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line
         # One digit, or a count the cuts cannot make: the way both models like best, read by the classifier.
         def agreed(way: tuple[float, list[int]]) -> float:
             digits = [int(pieces.probabilities[k].argmax()) for k in way[1]]
-            return way[0] + READER_WEIGHT * reader.log_likelihood(frames, digits)
+            return way[0] + READER_WEIGHT * reader.joint_log_likelihood(frames, digits)
 
         chosen = max(ways.values(), key=agreed)[1]
         read = [None] * len(chosen)

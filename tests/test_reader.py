@@ -48,6 +48,30 @@ def test_ctc_likelihood_sums_every_alignment(digits: list[int]) -> None:
     assert reader.log_likelihood(frames, digits) == pytest.approx(np.log(total), abs=1e-9)
 
 
+def test_views_stretch_and_shift_the_line_to_one_width() -> None:
+    line = np.zeros((28, 40), dtype=np.float32)
+    line[4:24, 10:14] = 1.0  # one upright bar, 4 px wide
+    views = reader.views(line)
+    assert views.shape == (len(reader.STRETCHES) * len(reader.SHIFTS), 28, views.shape[2])
+    assert views.shape[2] % contract.LINE_STRIDE == 0 and not views[:, :, -contract.LINE_STRIDE :].any()
+    assert np.array_equal(views[0, :, :40], line)  # the first view is the line itself
+    starts = [np.flatnonzero(v.max(axis=0) > 0.5)[0] for v in views]
+    stretched = [10 * s + shift for s in reader.STRETCHES for shift in reader.SHIFTS]
+    assert np.allclose(starts, stretched, atol=1.5)
+
+
+def test_consensus_takes_the_reading_the_views_agree_on() -> None:
+    b = contract.BLANK
+    extra_one = frames_for([b, 5, b, 2, b, b])  # one view reads "4 1"...
+    plain = [frames_for([b, 5, 5, b, b, b]), frames_for([b, b, 5, 5, b, b])]  # ...two read "4"
+    reads = reader.consensus(np.stack([extra_one, *plain]))
+    assert [r.digit for r in reads] == [4] and (reads[0].first, reads[0].last) == (1, 2)
+    views = np.stack([extra_one, *plain])
+    expected = np.mean([reader.log_likelihood(v, [4]) for v in views])
+    assert reader.joint_log_likelihood(views, [4]) == pytest.approx(expected)
+    assert reader.joint_log_likelihood(views, [4]) > reader.joint_log_likelihood(views, [4, 1])
+
+
 def test_shipped_reader_honours_the_line_contract() -> None:
     graph = onnx.load(DEFAULT_READER).graph
     assert [i.name for i in graph.input] == [contract.LINE_INPUT_NAME]
