@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_READER = ROOT / "artifacts" / "reader.onnx"
 STRETCHES = (1.0, 0.85, 1.15)  # the line's width, squeezed and stretched: digits' widths vary that much
 SHIFTS = (0, 2)  # columns of offset against the frame grid (a frame is LINE_STRIDE columns)
+VIEWS = [(stretch, shift) for stretch in STRETCHES for shift in SHIFTS]
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,19 @@ class Read:
     probabilities: np.ndarray  # [10], sums to 1
     first: int  # frames [first, last] voted for it
     last: int
+    centre: float  # the middle of those frames, in the columns of the line as it was given (before any view)
 
 
-def decode(frames: np.ndarray) -> list[Read]:
-    """Greedy CTC decoding of one line's frame probabilities [T, 11]: runs of one class, blanks dropped."""
+def decode(frames: np.ndarray, stretch: float = 1.0, shift: int = 0) -> list[Read]:
+    """Greedy CTC decoding of one line's frame probabilities [T, 11] (of a view: stretch, shift): runs of one class."""
     best = frames.argmax(axis=1)
     reads, start = [], 0
     for t in range(1, len(best) + 1):
         if t == len(best) or best[t] != best[start]:
             if best[start] != contract.BLANK:
                 digits = frames[start:t, 1:].max(axis=0)  # the run's most confident vote per digit
-                reads.append(Read(int(best[start]) - 1, digits / digits.sum(), start, t - 1))
+                centre = ((start + t) / 2 * contract.LINE_STRIDE - shift) / stretch
+                reads.append(Read(int(best[start]) - 1, digits / digits.sum(), start, t - 1, centre))
             start = t
     return reads
 
@@ -74,10 +77,10 @@ def log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
 def views(line: np.ndarray) -> np.ndarray:
     """The line [28, W] at each stretch and shift, padded to one width: [views, 28, W'], W' a multiple of the stride."""
     out, image = [], Image.fromarray(line.astype(np.float32))
-    for stretch in STRETCHES:
+    for stretch, shift in VIEWS:
         width = max(1, round(line.shape[1] * stretch))
         resized = np.asarray(image.resize((width, line.shape[0]), Image.Resampling.BILINEAR))
-        out += [np.pad(resized, ((0, 0), (shift, 0))) for shift in SHIFTS]
+        out.append(np.pad(resized, ((0, 0), (shift, 0))))
     stride = contract.LINE_STRIDE
     width = (-(-max(v.shape[1] for v in out) // stride) + 1) * stride  # at least one blank frame at the end
     return np.stack([np.pad(v, ((0, 0), (0, width - v.shape[1]))) for v in out]).astype(np.float32)
@@ -90,7 +93,7 @@ def joint_log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
 
 def consensus(frames: np.ndarray) -> list[Read]:
     """Of the views' greedy readings [views, T, 11], the one all views find likeliest, as a view that reads it."""
-    readings = [decode(view) for view in frames]
+    readings = [decode(view, *geometry) for view, geometry in zip(frames, VIEWS, strict=True)]
     candidates = {tuple(r.digit for r in reads) for reads in readings}
     best = max(sorted(candidates), key=lambda digits: joint_log_likelihood(frames, list(digits)))
     return next(reads for reads in readings if tuple(r.digit for r in reads) == best)

@@ -8,6 +8,7 @@ classifier reads the pieces, say where they lie. A blob both models read as one 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -302,6 +303,49 @@ def segment(ink: np.ndarray, classify: Classify, line_frames: LineFrames) -> lis
     return [piece for piece in found if piece.mask.any()]
 
 
+def _line_read(ink: np.ndarray, found: list[Piece], digits: list[int], line_frames: LineFrames) -> list[Piece] | None:
+    """All the ink read as one line, where the reader prefers that to the digits found piece by piece; else None.
+
+    Cut between the reader's neighbouring digits along the least ink, for their boxes and images.
+    """
+    mask = np.logical_or.reduce([piece.mask for piece in found])
+    line = preprocess.normalize_line(ink, mask)
+    frames = line_frames(line)
+    reads = reader.consensus(frames)
+    preferred = reader.joint_log_likelihood(frames, [r.digit for r in reads])
+    if not reads or preferred <= reader.joint_log_likelihood(frames, digits) + READER_DOUBT:
+        return None
+    top, bottom, left, right = preprocess.bounding_box(mask)
+    box = mask[top:bottom, left:right]
+    inked = np.flatnonzero(line.max(axis=0) > 0.05)  # the line's ink spans the box's columns
+    scale = box.shape[1] / (inked[-1] + 1 - inked[0])
+    centres = [(r.centre - inked[0]) * scale for r in reads]
+    starts = np.clip(np.round([(a + b) / 2 for a, b in itertools.pairwise(centres)]).astype(int), 1, box.shape[1] - 1)
+    rows = box.shape[0]
+    inner = _cut_paths(box, starts, max(1, round(CUT_BEND * rows))) if len(starts) else np.zeros((0, rows), int)
+    edges = [np.zeros(rows, dtype=int), *inner, np.full(rows, box.shape[1])]
+    column = np.arange(box.shape[1])[None, :]
+    pieces = []
+    for read, a, b in zip(reads, edges[:-1], edges[1:], strict=True):
+        piece = _main_part(box & (column >= a[:, None]) & (column < b[:, None]))
+        if not piece.any():
+            return None
+        whole = np.zeros_like(mask)
+        whole[top:bottom, left:right] = piece
+        pieces.append(Piece(whole, read.probabilities))
+    return pieces
+
+
+def _read_pieces(ink: np.ndarray, found: list[Piece], classify: Classify) -> tuple[np.ndarray, np.ndarray]:
+    """Each piece's 28x28 image and probabilities: the classifier's, or the reader's where it read the piece."""
+    images = np.stack([preprocess.normalize_digit(ink, piece.mask) for piece in found])
+    probabilities = classify(images).astype(np.float64)
+    for k, piece in enumerate(found):
+        if piece.read is not None:  # read as part of a line: the reader saw the neighbours
+            probabilities[k] = piece.read
+    return images, probabilities
+
+
 def read_number(
     data: bytes, classify: Classify, line_frames: LineFrames, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS
 ) -> Reading:
@@ -309,16 +353,15 @@ def read_number(
     image = preprocess.decode(data, limits)
     ink = preprocess.ink_map(image)
     found = segment(ink, classify, line_frames)
-    masks = [piece.mask for piece in found]
-    images = np.stack([preprocess.normalize_digit(ink, m) for m in masks])
-    probabilities = classify(images).astype(np.float64)
-    for k, piece in enumerate(found):
-        if piece.read is not None:  # cut from touching digits: the reader's reading, which saw the neighbours
-            probabilities[k] = piece.read
+    images, probabilities = _read_pieces(ink, found, classify)
+    reread = _line_read(ink, found, probabilities.argmax(axis=1).tolist(), line_frames)
+    if reread is not None:
+        found = reread
+        images, probabilities = _read_pieces(ink, found, classify)
     scale_x, scale_y = image.width / ink.shape[1], image.height / ink.shape[0]
     digits = []
-    for mask, image28, p in zip(masks, images, probabilities, strict=True):
-        top, bottom, left, right = preprocess.bounding_box(mask)
+    for piece, image28, p in zip(found, images, probabilities, strict=True):
+        top, bottom, left, right = preprocess.bounding_box(piece.mask)
         x, y = int(left * scale_x), int(top * scale_y)
         w, h = int(np.ceil(right * scale_x)) - x, int(np.ceil(bottom * scale_y)) - y
         p = p.astype(np.float64) / p.sum()

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from digits import segment
 from digits.classifier import Classifier
 from digits.reader import Reader
-from evaluate import numbers
+from evaluate import numbers, renders
 from tests.conftest import png_bytes
 
 
@@ -63,7 +63,25 @@ def test_touching_digits_are_split(mnist_test) -> None:
     a, b = images[np.flatnonzero(labels == 3)[0]], images[np.flatnonzero(labels == 8)[0]]
     pair = np.maximum(np.pad(a, ((0, 0), (0, 18))), np.pad(b, ((0, 0), (18, 0))))  # 10 px of overlap
     big = 255 - np.asarray(Image.fromarray(pair).resize((460, 280), Image.Resampling.BICUBIC))
-    assert segment.read_number(png_bytes(big), Classifier().predict, Reader().line_frames).text == "38"
+    reading = segment.read_number(png_bytes(big), Classifier().predict, Reader().line_frames)
+    assert reading.text == "38"
+    (x3, _, w3, _), (x8, _, w8, _) = (d.box for d in reading.digits)
+    assert x3 < x8 < x3 + w3 + 40 and x8 + w8 > 380 and w3 < 300 and w8 < 300  # side by side, each one digit wide
+
+
+def test_touching_numbers_get_one_box_per_digit_left_to_right(mnist_test) -> None:
+    images, labels = mnist_test
+    rng, classifier, reader = np.random.default_rng(11), Classifier(), Reader()
+    read_right = 0
+    for _ in range(10):
+        picks = rng.choice(len(images), size=4, replace=False)
+        data = renders.number(rng, [images[i] for i in picks], touching=True, medium="canvas")
+        reading = segment.read_number(data, classifier.predict, reader.line_frames)
+        lefts = [d.box[0] for d in reading.digits]
+        assert lefts == sorted(lefts) and all(d.box[2] > 0 and d.box[3] > 0 for d in reading.digits)
+        assert all(d.image28.shape == (28, 28) and d.image28.max() > 0.5 for d in reading.digits)
+        read_right += reading.text == "".join(str(labels[i]) for i in picks)
+    assert read_right >= 6, f"{read_right} of 10 touching 4-digit numbers read exactly"
 
 
 def test_blank_is_422_and_bad_input_like_predict(client) -> None:

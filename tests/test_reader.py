@@ -31,6 +31,7 @@ def test_greedy_decoding_collapses_runs_and_drops_blanks() -> None:
     reads = reader.decode(frames_for([b, 5, 5, b, 2, b, b, 2, 8, 8, b]))  # "4 1 1 7": repeated digits need a blank
     assert [r.digit for r in reads] == [4, 1, 1, 7]
     assert [(r.first, r.last) for r in reads] == [(1, 2), (4, 4), (7, 7), (8, 9)]
+    assert [r.centre for r in reads] == [8, 18, 30, 36]  # the middle of its frames, in line columns
     assert all(abs(r.probabilities.sum() - 1) < 1e-6 and r.probabilities.argmax() == r.digit for r in reads)
     assert reader.decode(frames_for([b, b, b])) == []
 
@@ -52,21 +53,24 @@ def test_views_stretch_and_shift_the_line_to_one_width() -> None:
     line = np.zeros((28, 40), dtype=np.float32)
     line[4:24, 10:14] = 1.0  # one upright bar, 4 px wide
     views = reader.views(line)
-    assert views.shape == (len(reader.STRETCHES) * len(reader.SHIFTS), 28, views.shape[2])
+    assert views.shape == (len(reader.VIEWS), 28, views.shape[2])
     assert views.shape[2] % contract.LINE_STRIDE == 0 and not views[:, :, -contract.LINE_STRIDE :].any()
     assert np.array_equal(views[0, :, :40], line)  # the first view is the line itself
     starts = [np.flatnonzero(v.max(axis=0) > 0.5)[0] for v in views]
-    stretched = [10 * s + shift for s in reader.STRETCHES for shift in reader.SHIFTS]
+    stretched = [10 * stretch + shift for stretch, shift in reader.VIEWS]
     assert np.allclose(starts, stretched, atol=1.5)
 
 
 def test_consensus_takes_the_reading_the_views_agree_on() -> None:
     b = contract.BLANK
-    extra_one = frames_for([b, 5, b, 2, b, b])  # one view reads "4 1"...
-    plain = [frames_for([b, 5, 5, b, b, b]), frames_for([b, b, 5, 5, b, b])]  # ...two read "4"
-    reads = reader.consensus(np.stack([extra_one, *plain]))
-    assert [r.digit for r in reads] == [4] and (reads[0].first, reads[0].last) == (1, 2)
-    views = np.stack([extra_one, *plain])
+    extra_one = frames_for([b, 5, b, 2, b, b])  # two views read "4 1"...
+    plain = frames_for([b, b, 5, 5, b, b])  # ...four read "4"
+    views = np.stack([extra_one, extra_one, plain, plain, plain, plain])
+    assert len(views) == len(reader.VIEWS)
+    reads = reader.consensus(views)
+    assert [r.digit for r in reads] == [4] and (reads[0].first, reads[0].last) == (2, 3)
+    stretch, shift = reader.VIEWS[2]  # the first view that reads "4": its centre, back in the line's columns
+    assert reads[0].centre == pytest.approx((3 * contract.LINE_STRIDE - shift) / stretch)
     expected = np.mean([reader.log_likelihood(v, [4]) for v in views])
     assert reader.joint_log_likelihood(views, [4]) == pytest.approx(expected)
     assert reader.joint_log_likelihood(views, [4]) > reader.joint_log_likelihood(views, [4, 1])
