@@ -4,6 +4,7 @@ Strokes that overlap horizontally belong to one digit (a 5's bar, an open 4). A 
 narrow digit may be several touching digits. The number reader (digits.reader) reads the blob as a
 line and says how many digits it holds and which; candidate cuts, scored by how confidently the
 classifier reads the pieces, say where they lie. A blob both models read as one digit stays whole.
+Last, the reader reads all the ink as one line; where it plainly prefers that reading, its digits win.
 """
 
 from __future__ import annotations
