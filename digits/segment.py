@@ -310,14 +310,19 @@ def _line_read(ink: np.ndarray, found: list[Piece], digits: list[int], line_fram
     Cut between the reader's neighbouring digits along the least ink, for their boxes and images.
     """
     mask = np.logical_or.reduce([piece.mask for piece in found])
-    line = preprocess.normalize_line(ink, mask)
-    frames = line_frames(line)
-    reads = reader.consensus(frames)
-    preferred = reader.joint_log_likelihood(frames, [r.digit for r in reads])
-    if not reads or preferred <= reader.joint_log_likelihood(frames, digits) + READER_DOUBT:
-        return None
     top, bottom, left, right = preprocess.bounding_box(mask)
     box = mask[top:bottom, left:right]
+    try:
+        line = preprocess.normalize_line(ink, mask)
+    except preprocess.NoDigit:  # a few faint pixels: nothing to read as a line
+        return None
+    frames = line_frames(line)
+    reads = reader.consensus(frames)
+    if not reads or len(reads) > box.shape[1]:  # nothing read, or more digits than columns to cut between
+        return None
+    preferred = reader.joint_log_likelihood(frames, [r.digit for r in reads])
+    if preferred <= reader.joint_log_likelihood(frames, digits) + READER_DOUBT:
+        return None
     inked = np.flatnonzero(line.max(axis=0) > 0.05)  # the line's ink spans the box's columns
     scale = box.shape[1] / (inked[-1] + 1 - inked[0])
     centres = [(r.centre - inked[0]) * scale for r in reads]

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of decode and preprocess: only the documented errors ever escape."""
+"""Property-based fuzzing of decode, preprocess and number reading: only the documented errors ever escape."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from digits import preprocess
+from digits import preprocess, segment
+from digits.classifier import Classifier
+from digits.reader import Reader
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_IMAGES = []
@@ -22,6 +24,7 @@ for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"):
     buffer = io.BytesIO()
     canvas.convert("RGB" if fmt == "JPEG" else "L").save(buffer, format=fmt)
     SEED_IMAGES.append(buffer.getvalue())
+CLASSIFIER, READER = Classifier(), Reader()
 
 
 def outcome(data: bytes) -> str:
@@ -78,3 +81,28 @@ def test_coverage_guided_fuzzing(tmp_path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Done 3000 runs" in run.stderr
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(8, 400),
+    st.integers(8, 300),
+    st.lists(st.tuples(*[st.floats(0, 1)] * 4, st.integers(1, 30)), min_size=1, max_size=12),
+)
+def test_reading_random_strokes_answers_or_raises_only_documented_errors(width: int, height: int, strokes) -> None:
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    for x0, y0, x1, y1, pen in strokes:  # scribbles: touching, crossing, specks, lines wider than the image
+        draw.line([(x0 * width, y0 * height), (x1 * width, y1 * height)], fill=0, width=pen)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    try:
+        reading = segment.read_number(buffer.getvalue(), CLASSIFIER.predict, READER.line_frames)
+    except preprocess.PreprocessError as exc:
+        assert exc.code == "no_digit"
+        return
+    assert reading.digits and (reading.width, reading.height) == (width, height)
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        assert 0 <= x < width and 0 <= y < height and 0 < w <= width - x + 1 and 0 < h <= height - y + 1
+        assert abs(sum(digit.probabilities) - 1) < 1e-6 and digit.image28.shape == (28, 28)
