@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_READER = ROOT / "artifacts" / "reader.onnx"
 STRETCHES = (1.0, 0.85, 1.15)  # the line's width, squeezed and stretched: digits' widths vary that much
 SHIFTS = (0, 2)  # columns of offset against the frame grid (a frame is LINE_STRIDE columns)
-VIEWS = [(stretch, shift) for stretch in STRETCHES for shift in SHIFTS]
+VIEWS = tuple((stretch, shift) for stretch in STRETCHES for shift in SHIFTS)
 
 
 @dataclass(frozen=True)

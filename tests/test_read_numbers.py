@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digits import segment
+from digits import preprocess, segment
 from digits.classifier import Classifier
 from digits.reader import Reader
 from evaluate import numbers, renders
@@ -82,6 +82,18 @@ def test_touching_numbers_get_one_box_per_digit_left_to_right(mnist_test) -> Non
         assert all(d.image28.shape == (28, 28) and d.image28.max() > 0.5 for d in reading.digits)
         read_right += reading.text == "".join(str(labels[i]) for i in picks)
     assert read_right >= 6, f"{read_right} of 10 touching 4-digit numbers read exactly"
+
+
+def test_the_whole_line_reading_overrules_pieces_it_plainly_disagrees_with(mnist_test) -> None:
+    data, _ = row_of_digits(mnist_test, "2026")
+    ink = preprocess.ink_map(preprocess.decode(data))
+    classifier, reader = Classifier(), Reader()
+    found = segment.segment(ink, classifier.predict, reader.line_frames)
+    assert segment._line_read(ink, found, [2, 0, 2, 6], reader.line_frames) is None  # agrees: the pieces stand
+    reread = segment._line_read(ink, found, [1, 7], reader.line_frames)  # pieces read wrongly: the line's reading wins
+    assert reread is not None and [int(p.read.argmax()) for p in reread] == [2, 0, 2, 6]
+    lefts = [preprocess.bounding_box(p.mask)[2] for p in reread]
+    assert lefts == sorted(lefts) and len(set(lefts)) == 4  # one piece per digit, left to right
 
 
 def test_blank_is_422_and_bad_input_like_predict(client) -> None:
