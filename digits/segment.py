@@ -82,11 +82,16 @@ class _Group:
     right: int  # exclusive
     top: int
     bottom: int
+    tallest_part: int  # height of its tallest component: dots stacked in a column are not a digit
 
     @classmethod
-    def of(cls, mask: np.ndarray) -> _Group:
+    def of(cls, mask: np.ndarray, tallest_part: int | None = None) -> _Group:
         top, bottom, left, right = preprocess.bounding_box(mask)
-        return cls(mask, left, right, top, bottom)
+        return cls(mask, left, right, top, bottom, bottom - top if tallest_part is None else tallest_part)
+
+    def joined(self, other: _Group) -> _Group:
+        """The two groups as one."""
+        return _Group.of(self.mask | other.mask, max(self.tallest_part, other.tallest_part))
 
     @property
     def width(self) -> int:
@@ -106,23 +111,24 @@ def _groups(labels: np.ndarray, kept: np.ndarray) -> tuple[list[_Group], float]:
     """Components merged into digits, left to right, and the typical digit height.
 
     Strokes sharing most of their columns are one digit; a fragment much shorter than a digit (a 5's
-    bar, half an open 4) joins the digit it overlaps or nearly touches, or is dropped as a dot.
+    bar, half an open 4, a colon's dots) joins the digit it overlaps or nearly touches, or is dropped.
     """
     merged: list[_Group] = []
     for group in sorted((_Group.of(labels == k) for k in kept), key=lambda g: g.left):
         for i, other in enumerate(merged):
             if _overlap(group, other) >= MERGE_OVERLAP * min(group.width, other.width):
-                merged[i] = _Group.of(other.mask | group.mask)
+                merged[i] = other.joined(group)
                 break
         else:
             merged.append(group)
-    tallest = max(g.height for g in merged)
-    typical = float(np.median([g.height for g in merged if g.height >= 0.5 * tallest]))
-    digits = [g for g in merged if g.height >= FRAGMENT * typical]
-    for fragment in (g for g in merged if g.height < FRAGMENT * typical):
+    tallest = max(g.tallest_part for g in merged)
+    typical = float(np.median([g.height for g in merged if g.tallest_part >= 0.5 * tallest]))
+    fragments = [g for g in merged if g.tallest_part < min(FRAGMENT * typical, tallest)]  # never all of them
+    digits = [g for g in merged if g not in fragments]
+    for fragment in fragments:
         nearest = max(range(len(digits)), key=lambda i: _overlap(fragment, digits[i]))
         if _overlap(fragment, digits[nearest]) >= -ATTACH_GAP * typical:
-            digits[nearest] = _Group.of(digits[nearest].mask | fragment.mask)
+            digits[nearest] = digits[nearest].joined(fragment)
     return sorted(digits, key=lambda g: g.left), typical
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -94,6 +96,18 @@ def test_the_whole_line_reading_overrules_pieces_it_plainly_disagrees_with(mnist
     assert reread is not None and [int(p.read.argmax()) for p in reread] == [2, 0, 2, 6]
     lefts = [preprocess.bounding_box(p.mask)[2] for p in reread]
     assert lefts == sorted(lefts) and len(set(lefts)) == 4  # one piece per digit, left to right
+
+
+def test_a_colon_between_digits_is_not_read_as_a_one(mnist_test) -> None:
+    data, lefts = row_of_digits(mnist_test, "1230", gap=80)
+    image = Image.open(io.BytesIO(data)).convert("L")
+    draw, x = ImageDraw.Draw(image), lefts[2] - 40
+    for y in (50, 100):  # two dots, each far shorter than a digit, stacked in one column
+        draw.ellipse([x - 8, y - 8, x + 8, y + 8], fill=0)
+    data, classifier, reader = png_bytes(np.asarray(image)), Classifier(), Reader()
+    ink = preprocess.ink_map(preprocess.decode(data))
+    assert len(segment.segment(ink, classifier.predict, reader.line_frames)) == 4
+    assert segment.read_number(data, classifier.predict, reader.line_frames).text == "1230"
 
 
 def test_blank_is_422_and_bad_input_like_predict(client) -> None:
