@@ -110,6 +110,15 @@ def test_a_colon_between_digits_is_not_read_as_a_one(mnist_test) -> None:
     assert segment.read_number(data, classifier.predict, reader.line_frames).text == "1230"
 
 
+def test_dots_alone_are_still_read_not_an_error() -> None:
+    image = Image.new("L", (300, 300), 255)
+    draw = ImageDraw.Draw(image)
+    for y in (80, 200):  # a lone colon: every group is short, the tallest one must stay
+        draw.ellipse([140, y, 160, y + 20], fill=0)
+    reading = segment.read_number(png_bytes(np.asarray(image)), Classifier().predict, Reader().line_frames)
+    assert len(reading.digits) == 1
+
+
 def test_blank_is_422_and_bad_input_like_predict(client) -> None:
     blank = png_bytes(np.zeros((200, 400, 4), dtype=np.uint8))
     result = client.simulate_post("/api/v1/read", body=blank, headers={"Content-Type": "image/png"})
