@@ -156,6 +156,12 @@ def _main_part(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(sizes >= NEIGHBOUR_PIECE * sizes.max()) + 1)
 
 
+def _between(mask: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The mask's main part between two cut paths (a column per row; left inclusive, right exclusive)."""
+    column = np.arange(mask.shape[1])[None, :]
+    return _main_part(mask & (column >= left[:, None]) & (column < right[:, None]))
+
+
 @dataclass(frozen=True)
 class _Pieces:
     """Candidate single digits of a blob: the pixels between two cut paths, and their readings."""
@@ -203,6 +209,8 @@ class _Pieces:
 def _cut_paths(mask: np.ndarray, starts: np.ndarray, band: int) -> np.ndarray:
     """For each start column, the top-to-bottom path within `band` of it through the least ink: [starts, rows]."""
     rows, cols = mask.shape
+    if not len(starts):
+        return np.zeros((0, rows), dtype=int)
     offsets = np.arange(-band, band + 1)
     columns = starts[:, None] + offsets[None, :]
     outside = (columns < 0) | (columns >= cols)
@@ -235,7 +243,7 @@ def _pieces(ink: np.ndarray, group: _Group, height: float, classify: Classify) -
     ink, mask = ink[box], group.mask[box]
     rows, cols = mask.shape
     starts = np.arange(max(1, round(CUT_STEP * height)), cols, max(1, round(CUT_STEP * height)))
-    inner = _cut_paths(mask, starts, max(1, round(CUT_BEND * height))) if starts.size else np.zeros((0, rows), int)
+    inner = _cut_paths(mask, starts, max(1, round(CUT_BEND * height)))
     crossed = np.sum(np.diff(mask[np.arange(rows), inner].astype(np.int8), axis=1) == 1, axis=1)
     keep = crossed <= MAX_CROSSINGS  # a cut through more strokes is inside a digit
     cuts = [0, *starts[keep].tolist(), cols]
@@ -244,8 +252,7 @@ def _pieces(ink: np.ndarray, group: _Group, height: float, classify: Classify) -
     spans = [(i, j) for i in range(len(cuts)) for j in range(i + 1, len(cuts))
              if PIECE_WIDTH[0] * height <= cuts[j] - cuts[i] <= PIECE_WIDTH[1] * height]  # fmt: skip
     spans.append((0, len(cuts) - 1))  # the whole blob, however wide
-    column = np.arange(cols)[None, :]
-    masks = [_main_part(mask & (column >= paths[i][:, None]) & (column < paths[j][:, None])) for i, j in spans]
+    masks = [_between(mask, paths[i], paths[j]) for i, j in spans]
     aspects = np.array([_aspect(m) for m in masks])
     return _Pieces(cuts, crossings, spans, masks, aspects, _probabilities(ink, masks, classify))
 
@@ -334,12 +341,11 @@ def _line_read(ink: np.ndarray, found: list[Piece], digits: list[int], line_fram
     centres = [(r.centre - inked[0]) * scale for r in reads]
     starts = np.clip(np.round([(a + b) / 2 for a, b in itertools.pairwise(centres)]).astype(int), 1, box.shape[1] - 1)
     rows = box.shape[0]
-    inner = _cut_paths(box, starts, max(1, round(CUT_BEND * rows))) if len(starts) else np.zeros((0, rows), int)
+    inner = _cut_paths(box, starts, max(1, round(CUT_BEND * rows)))
     edges = [np.zeros(rows, dtype=int), *inner, np.full(rows, box.shape[1])]
-    column = np.arange(box.shape[1])[None, :]
     pieces = []
     for read, a, b in zip(reads, edges[:-1], edges[1:], strict=True):
-        piece = _main_part(box & (column >= a[:, None]) & (column < b[:, None]))
+        piece = _between(box, a, b)
         if not piece.any():
             return None
         whole = np.zeros_like(mask)
