@@ -30,12 +30,12 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 # The number reader: a line of digits in, per-column-stripe class scores out (read with CTC).
 LINE_INPUT_NAME = "line"
 LINE_OUTPUT_NAME = "frames"
-LINE_STRIDE = 4  # input columns per output frame; line widths are multiples of it
+LINE_STRIDE = 2  # input columns per output frame; line widths are multiples of it
 # [N, 28, W, 1], white on black in [0, 1], the digits 20 px high; N and W are dynamic.
 LINE_INPUT_SHAPE = (None, IMAGE_SIZE, None, 1)
 BLANK = 0  # frame class for "no new digit here"; class k + 1 is digit k
 LINE_CLASSES = NUM_CLASSES + 1
-# [N, W / 4, 11], softmax over the classes of each frame.
+# [N, W / LINE_STRIDE, 11], softmax over the classes of each frame.
 LINE_OUTPUT_SHAPE = (None, None, LINE_CLASSES)
 
 
@@ -45,7 +45,7 @@ def as_line_input(lines: np.ndarray) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[1] != IMAGE_SIZE or x.shape[2] % LINE_STRIDE or x.shape[3] != 1:
-        raise ValueError(f"expected lines of shape [N, 28, 4k(, 1)], got {list(x.shape)}")
+        raise ValueError(f"expected lines of shape [N, 28, {LINE_STRIDE}k(, 1)], got {list(x.shape)}")
     return x
 
 
@@ -77,4 +77,10 @@ def check_line_session(session) -> None:
     if inputs[0].type != "tensor(float)" or len(shape_in) != 4 or shape_in[1] != IMAGE_SIZE or shape_in[3] != 1:
         raise ValueError(f"reader input is {inputs[0].type} {shape_in}, expected float [N, 28, W, 1]")
     if isinstance(shape_in[2], int) or len(shape_out) != 3 or shape_out[2] != LINE_CLASSES:
-        raise ValueError(f"reader output is {shape_out} for input {shape_in}, expected [N, W/4, 11], W dynamic")
+        expected = f"[N, W/{LINE_STRIDE}, 11], W dynamic"
+        raise ValueError(f"reader output is {shape_out} for input {shape_in}, expected {expected}")
+    # The frame width is not in the graph's declared shapes: a line of 8 frames must answer 8 frames.
+    probe = np.zeros((1, IMAGE_SIZE, 8 * LINE_STRIDE, 1), dtype=INPUT_DTYPE)
+    frames = session.run([LINE_OUTPUT_NAME], {LINE_INPUT_NAME: probe})[0]
+    if frames.shape != (1, 8, LINE_CLASSES):
+        raise ValueError(f"reader answers {list(frames.shape)} for a line {probe.shape[2]} wide, expected [1, 8, 11]")

@@ -280,7 +280,7 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def normalize_line(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The masked ink as a line for the number reader: float [28, W], ink 20 px high, W a multiple of 4."""
+    """The masked ink as a line for the number reader: float [28, W], ink 20 px high, W a multiple of LINE_STRIDE."""
     top, bottom, _, _ = bounding_box(mask)
     line = _even_strokes(ink, mask, STAGE_BOX / (bottom - top))
     rows, cols = np.nonzero(line > 0.05)

@@ -20,7 +20,7 @@ from digits import contract
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_READER = ROOT / "artifacts" / "reader.onnx"
 STRETCHES = (1.0, 0.85, 1.15)  # the line's width, squeezed and stretched: digits' widths vary that much
-SHIFTS = (0, 2)  # columns of offset against the frame grid (a frame is LINE_STRIDE columns)
+SHIFTS = (0, contract.LINE_STRIDE // 2)  # columns of offset against the frame grid: half a frame
 VIEWS = tuple((stretch, shift) for stretch in STRETCHES for shift in SHIFTS)
 
 
@@ -110,7 +110,7 @@ class Reader:
         contract.check_line_session(self.session)
 
     def frames(self, lines: np.ndarray) -> np.ndarray:
-        """Frame probabilities [N, W/4, 11] for lines [N, 28, W(, 1)] of one width."""
+        """Frame probabilities [N, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
         feed = {contract.LINE_INPUT_NAME: contract.as_line_input(lines)}
         return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
 

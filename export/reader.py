@@ -62,7 +62,8 @@ def main() -> int:
         onnx_path,
         inputs=(contract.LINE_INPUT_NAME, contract.LINE_INPUT_SHAPE, ("N", "W")),
         output=(contract.LINE_OUTPUT_NAME, ("N", "T")),
-        doc="MNIST number reader; input line [N,28,W,1] white-on-black, output CTC frames [N,W/4,11], blank 0",
+        doc="MNIST number reader; input line [N,28,W,1] white-on-black, "
+        f"output CTC frames [N,W/{contract.LINE_STRIDE},11], blank 0",
     )
     _, val_idx = mnist.train_validation_indices(len(images))
     lines, _ = training.make_lines(images[val_idx] / np.float32(255), labels[val_idx], PARITY_LINES, training.SEED)
@@ -83,7 +84,7 @@ def main() -> int:
             "output": {
                 "name": contract.LINE_OUTPUT_NAME,
                 "dtype": "float32",
-                "shape": ["N", "W/4", 11],
+                "shape": ["N", f"W/{contract.LINE_STRIDE}", 11],
                 "classes": "0 blank, k + 1 digit k",
                 "decoding": "greedy CTC",
             },

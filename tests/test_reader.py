@@ -31,7 +31,8 @@ def test_greedy_decoding_collapses_runs_and_drops_blanks() -> None:
     reads = reader.decode(frames_for([b, 5, 5, b, 2, b, b, 2, 8, 8, b]))  # "4 1 1 7": repeated digits need a blank
     assert [r.digit for r in reads] == [4, 1, 1, 7]
     assert [(r.first, r.last) for r in reads] == [(1, 2), (4, 4), (7, 7), (8, 9)]
-    assert [r.centre for r in reads] == [8, 18, 30, 36]  # the middle of its frames, in line columns
+    middles = [2, 4.5, 7.5, 9]  # the middle of its frames, in frames...
+    assert [r.centre for r in reads] == [m * contract.LINE_STRIDE for m in middles]  # ...and in line columns
     assert all(abs(r.probabilities.sum() - 1) < 1e-6 and r.probabilities.argmax() == r.digit for r in reads)
     assert reader.decode(frames_for([b, b, b])) == []
 
@@ -82,16 +83,50 @@ def test_shipped_reader_honours_the_line_contract() -> None:
     assert [o.name for o in graph.output] == [contract.LINE_OUTPUT_NAME]
     session = Reader()  # checks the contract on load
     for width in (28, 64, 300):
-        frames = session.frames(np.zeros((2, 28, width - width % 4), dtype=np.float32))
-        assert frames.shape == (2, width // 4, contract.LINE_CLASSES)
+        stride = contract.LINE_STRIDE
+        frames = session.frames(np.zeros((2, 28, width - width % stride), dtype=np.float32))
+        assert frames.shape == (2, width // stride, contract.LINE_CLASSES)
         assert np.allclose(frames.sum(axis=2), 1, atol=1e-5)
 
 
 def test_contract_refuses_lines_of_the_wrong_shape() -> None:
-    with pytest.raises(ValueError, match="4k"):
-        contract.as_line_input(np.zeros((1, 28, 30)))
-    with pytest.raises(ValueError, match="4k"):
+    with pytest.raises(ValueError, match=f"{contract.LINE_STRIDE}k"):
+        contract.as_line_input(np.zeros((1, 28, 4 * contract.LINE_STRIDE + 1)))
+    with pytest.raises(ValueError, match=f"{contract.LINE_STRIDE}k"):
         contract.as_line_input(np.zeros((1, 20, 32)))
+
+
+def pooling_reader(path: Path, columns_per_frame: int) -> Path:
+    """A stand-in reader graph that honours the declared shapes but gives one frame per `columns_per_frame`."""
+    from onnx import TensorProto, helper
+
+    width = columns_per_frame
+    nodes = [
+        helper.make_node("Transpose", ["line"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("AveragePool", ["nchw"], ["pooled"], kernel_shape=[28, width], strides=[28, width]),
+        helper.make_node("Reshape", ["pooled", "to_frames"], ["column"]),
+        helper.make_node("MatMul", ["column", "to_classes"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["frames"], axis=-1),
+    ]
+    constants = [
+        helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, 1]),
+        helper.make_tensor("to_classes", TensorProto.FLOAT, [1, contract.LINE_CLASSES], [1.0] * contract.LINE_CLASSES),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pooling_reader",
+        [helper.make_tensor_value_info("line", TensorProto.FLOAT, ["N", 28, "W", 1])],
+        [helper.make_tensor_value_info("frames", TensorProto.FLOAT, ["N", "T", contract.LINE_CLASSES])],
+        constants,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_contract_refuses_a_reader_whose_frames_are_another_width(tmp_path: Path) -> None:
+    Reader(pooling_reader(tmp_path / "same.onnx", contract.LINE_STRIDE))  # the stand-in itself is accepted
+    with pytest.raises(ValueError, match="expected \\[1, 8, 11\\]"):
+        Reader(pooling_reader(tmp_path / "wider.onnx", 2 * contract.LINE_STRIDE))
 
 
 def test_line_normalisation_gives_20px_high_ink_in_28_rows(mnist_test) -> None:

@@ -46,6 +46,7 @@ BATCH_SIZE = 64
 LEARNING_RATE = 2e-3
 LR_DECAY_PER_EPOCH = 0.75
 DROPOUT = 0.3
+CONTEXT_FRAMES = 9  # frames each frame's context spans: about one digit's width, ~18 columns
 OUT_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))
 
 
@@ -132,16 +133,17 @@ def batches_by_width(lines: np.ndarray, targets: np.ndarray, shuffle: bool) -> t
 
 
 def build_reader() -> keras.Model:
-    """Frames of logits [N, W/4, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
+    """Frames of logits [N, W/2, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
     x = conv_bn(x, 48, 3, padding="same")
-    x = layers.MaxPooling2D(2)(x)  # 7 x W/4: one column per frame
+    # 7 x W/2: one column per frame; 2 input columns per frame leave a narrow "1" beside a neighbour frames of its own
+    x = layers.MaxPooling2D((2, contract.LINE_STRIDE // 2))(x)
     x = conv_bn(x, 64, 3, padding="same")
-    x = conv_bn(x, 128, (7, 1))  # 1 x W/4: each frame sees the whole height
+    x = conv_bn(x, 128, (7, 1))  # 1 x W/2: each frame sees the whole height
     x = layers.Reshape((-1, 128))(x)
     x = layers.Dropout(DROPOUT)(x)
-    x = layers.Conv1D(96, 5, padding="same", use_bias=False)(x)  # context: the neighbouring frames
+    x = layers.Conv1D(96, CONTEXT_FRAMES, padding="same", use_bias=False)(x)  # context: the neighbouring frames
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Dropout(DROPOUT)(x)
     outputs = layers.Dense(contract.LINE_CLASSES)(x)
@@ -212,6 +214,7 @@ def main() -> int:
             "learning_rate": LEARNING_RATE,
             "lr_decay_per_epoch": LR_DECAY_PER_EPOCH,
             "dropout": DROPOUT,
+            "context_frames": CONTEXT_FRAMES,
         },
         "parameters": int(model.count_params()),
         "training_seconds": round(seconds, 1),
