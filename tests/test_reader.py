@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from PIL import Image
 
 from digits import contract, preprocess, reader
 from digits.reader import DEFAULT_READER, Reader
@@ -96,6 +97,12 @@ def test_contract_refuses_lines_of_the_wrong_shape() -> None:
         contract.as_line_input(np.zeros((1, 20, 32)))
 
 
+def enlarged(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Float pixels scaled up `factor` times, smoothly, as a user-sized drawing of them."""
+    image = Image.fromarray(pixels.astype(np.float32))
+    return np.asarray(image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR))
+
+
 def pooling_reader(path: Path, columns_per_frame: int) -> Path:
     """A stand-in reader graph that honours the declared shapes but gives one frame per `columns_per_frame`."""
     from onnx import TensorProto, helper
@@ -132,7 +139,7 @@ def test_contract_refuses_a_reader_whose_frames_are_another_width(tmp_path: Path
 def test_line_normalisation_gives_20px_high_ink_in_28_rows(mnist_test) -> None:
     images, _ = mnist_test
     pair = np.hstack([images[0], images[1]]).astype(np.float32) / 255
-    big = np.asarray(preprocess._resize(pair, 5.0))  # a user-sized drawing
+    big = enlarged(pair, 5)  # a user-sized drawing
     line = preprocess.normalize_line(big, big > 0.35)
     rows = np.flatnonzero(line.max(axis=1) > 0.05)
     assert line.shape[0] == 28 and line.shape[1] % contract.LINE_STRIDE == 0 and line.max() == 1.0
@@ -147,7 +154,7 @@ def test_shipped_reader_reads_touching_mnist_test_digits(mnist_test) -> None:
         row = np.zeros((28, 3 * 20 + 8), dtype=np.float32)
         for k, i in enumerate(picks):  # 28 px digits 20 px apart: neighbours overlap
             np.maximum(row[:, k * 20 : k * 20 + 28], images[i] / 255, out=row[:, k * 20 : k * 20 + 28])
-        big = np.asarray(preprocess._resize(row, 4.0))
+        big = enlarged(row, 4)
         reads = session.read(preprocess.normalize_line(big, big > 0.35))
         right += [r.digit for r in reads] == list(labels[picks])
     assert right >= 40, f"{right} of 50 three-digit lines read exactly"
