@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper
 from PIL import Image
 
 from digits import contract, preprocess, reader
@@ -105,8 +106,6 @@ def enlarged(pixels: np.ndarray, factor: int) -> np.ndarray:
 
 def pooling_reader(path: Path, columns_per_frame: int) -> Path:
     """A stand-in reader graph that honours the declared shapes but gives one frame per `columns_per_frame`."""
-    from onnx import TensorProto, helper
-
     width = columns_per_frame
     nodes = [
         helper.make_node("Transpose", ["line"], ["nchw"], perm=[0, 3, 1, 2]),

@@ -137,7 +137,7 @@ def build_reader() -> keras.Model:
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
     x = conv_bn(x, 48, 3, padding="same")
-    # 7 x W/2: one column per frame; 2 input columns per frame leave a narrow "1" beside a neighbour frames of its own
+    # 7 x W/2: a frame every 2 columns, so a narrow "1" beside a neighbour still gets frames of its own
     x = layers.MaxPooling2D((2, contract.LINE_STRIDE // 2))(x)
     x = conv_bn(x, 64, 3, padding="same")
     x = conv_bn(x, 128, (7, 1))  # 1 x W/2: each frame sees the whole height
