@@ -104,12 +104,12 @@ def enlarged(pixels: np.ndarray, factor: int) -> np.ndarray:
     return np.asarray(image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR))
 
 
-def pooling_reader(path: Path, columns_per_frame: int) -> Path:
-    """A stand-in reader graph that honours the declared shapes but gives one frame per `columns_per_frame`."""
-    width = columns_per_frame
+def pooling_reader(path: Path, frame_width: int) -> Path:
+    """A stand-in reader graph that honours the declared shapes but gives one frame per `frame_width` columns."""
+    window = [28, frame_width]  # the whole height, one frame's columns
     nodes = [
         helper.make_node("Transpose", ["line"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("AveragePool", ["nchw"], ["pooled"], kernel_shape=[28, width], strides=[28, width]),
+        helper.make_node("AveragePool", ["nchw"], ["pooled"], kernel_shape=window, strides=window),
         helper.make_node("Reshape", ["pooled", "to_frames"], ["column"]),
         helper.make_node("MatMul", ["column", "to_classes"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["frames"], axis=-1),
