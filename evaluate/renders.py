@@ -1,7 +1,8 @@
 """Render digits the way users send them: canvas exports, paint programs, phone photos, scans, fonts.
 
-Handwritten kinds redraw an MNIST digit's centre line with a pen of random width, so stroke width,
-size, position and medium vary independently of the writer. Every render is randomised from a seed.
+Most handwritten kinds redraw an MNIST digit's centre line with a pen of random width, so stroke width,
+size, position and medium vary independently of the writer; `scanned` enlarges the scan itself instead.
+Every render is randomised from a seed.
 """
 
 from __future__ import annotations
@@ -182,8 +183,13 @@ def paint(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
         height_px = rng.uniform(0.35, 0.85) * min(width, height)
         pen = height_px * rng.uniform(0.04, 0.14)
         coverage = draw_strokes(digit28, (width, height), height_px, _placement(rng, (width, height), height_px), pen)
+    return on_white(coverage, ink_colour, ["PNG", "BMP"][rng.integers(2)])
+
+
+def on_white(coverage: np.ndarray, ink_colour: np.ndarray, fmt: str) -> bytes:
+    """Ink coverage as an opaque picture: coloured ink on white."""
     rgb = 255 * (1 - coverage[..., None]) + ink_colour * coverage[..., None]
-    return encode(Image.fromarray(rgb.round().astype(np.uint8)), ["PNG", "BMP"][rng.integers(2)])
+    return encode(Image.fromarray(rgb.round().astype(np.uint8)), fmt)
 
 
 def photo(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
@@ -251,6 +257,43 @@ def small_far(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
     return encode(Image.fromarray(grey), "PNG")
 
 
+def scanned(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
+    """The writing itself, not a pen redraw: the scan enlarged, thickened or thinned, as canvas, paint or photo.
+
+    Training redraws digits with the same pen as the kinds above; this kind checks the model on strokes
+    that pen never drew.
+    """
+    width, height = [(400, 400), (640, 480), (800, 600)][rng.integers(3)]
+    coverage = np.zeros((height, width), dtype=np.float32)
+    if digit28 is not None:
+        coverage = enlarged_scan(rng, digit28, (width, height), rng.uniform(0.3, 0.8) * min(width, height))
+    medium = rng.integers(3)
+    if medium == 0:
+        return canvas_export(coverage)
+    if medium == 1:
+        return on_white(coverage, rng.uniform(0, 120, size=3), "PNG")
+    return photograph(rng, coverage)
+
+
+def enlarged_scan(rng: np.random.Generator, digit28: np.ndarray, size: tuple[int, int], height_px: float) -> np.ndarray:
+    """Coverage [H,W] of the MNIST scan enlarged so the digit is about height_px tall, at a random place."""
+    scale = height_px / 20  # MNIST digits are about 20 px tall in their 28 px square
+    big = Image.fromarray(digit28).resize((round(28 * scale),) * 2, Image.Resampling.BICUBIC)
+    radius = round(rng.uniform(-0.25, 0.75) * scale)  # a finer or a fatter pen than the writer's
+    if radius:
+        big = big.filter((ImageFilter.MaxFilter if radius > 0 else ImageFilter.MinFilter)(2 * abs(radius) + 1))
+    big = big.rotate(rng.uniform(-10, 10), Image.Resampling.BILINEAR, expand=True)
+    ink = np.clip((np.asarray(big, dtype=np.float32) / 255 - 0.3) / 0.4, 0, 1)  # crisp edges, as ink on paper
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    width, height = size
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1][:height, :width]
+    x = int(rng.integers(0, width - ink.shape[1] + 1))
+    y = int(rng.integers(0, height - ink.shape[0] + 1))
+    coverage = np.zeros((height, width), dtype=np.float32)
+    coverage[y : y + ink.shape[0], x : x + ink.shape[1]] = ink
+    return coverage
+
+
 def mnist16(rng: np.random.Generator, digit28: np.ndarray | None) -> bytes:
     """The classic 16-bit MNIST sample PNG: values multiplied by 255."""
     values = np.zeros((28, 28), dtype=np.uint16) if digit28 is None else digit28.astype(np.uint16) * 255
@@ -284,6 +327,7 @@ HANDWRITTEN: dict[str, Callable[[np.random.Generator, np.ndarray | None], bytes]
     "white_on_black": white_on_black,
     "small_far": small_far,
     "mnist16": mnist16,
+    "scanned": scanned,
 }
 
 

@@ -31,8 +31,8 @@ SEED = 20261125  # weights, shuffling and augmentation; the data split has its o
 EPOCHS = int(os.environ.get("EPOCHS", 12))
 MEMBERS = int(os.environ.get("MEMBERS", 4))  # averaged inside one graph: errors of members differ
 SUBSET = int(os.environ.get("SUBSET", 0))  # 0 = all 55k training images; small values make tests fast
-# Pen-redrawn training digits to add (train/redraws.py); an experiment, off in the shipped recipe.
-REDRAWS = int(os.environ.get("REDRAWS", 0))
+# Pen-redrawn training digits (train/redraws.py): users draw with a round pen, MNIST was scanned.
+REDRAWS = int(os.environ.get("REDRAWS", 20000))
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
 LR_DECAY_PER_EPOCH = 0.8  # exponential decay: large steps early, fine-tuning late
