@@ -279,7 +279,7 @@ def enlarged_scan(rng: np.random.Generator, digit28: np.ndarray, size: tuple[int
     """Coverage [H,W] of the MNIST scan enlarged so the digit is about height_px tall, at a random place."""
     scale = height_px / 20  # MNIST digits are about 20 px tall in their 28 px square
     big = Image.fromarray(digit28).resize((round(28 * scale),) * 2, Image.Resampling.BICUBIC)
-    radius = round(rng.uniform(-0.25, 0.75) * scale)  # a finer or a fatter pen than the writer's
+    radius = round(rng.uniform(-0.25, 0.75) * scale)  # a finer or fatter pen: -0.5 to +1.5 px at 28 px
     if radius:
         big = big.filter((ImageFilter.MaxFilter if radius > 0 else ImageFilter.MinFilter)(2 * abs(radius) + 1))
     big = big.rotate(rng.uniform(-10, 10), Image.Resampling.BILINEAR, expand=True)
