@@ -140,10 +140,16 @@ def build_reader() -> keras.Model:
     # 7 x W/2: a frame every 2 columns, so a narrow "1" beside a neighbour still gets frames of its own
     x = layers.MaxPooling2D((2, contract.LINE_STRIDE // 2))(x)
     x = conv_bn(x, 64, 3, padding="same")
+    x = conv_bn(x, 64, 3, padding="same")  # two more layers: a stroke's features see 19 columns, not 11,
+    x = conv_bn(x, 64, 3, padding="same")  # about a digit's width, so a neighbour's stroke is told apart
     x = conv_bn(x, 128, (7, 1))  # 1 x W/2: each frame sees the whole height
     x = layers.Reshape((-1, 128))(x)
     x = layers.Dropout(DROPOUT)(x)
     x = layers.Conv1D(96, CONTEXT_FRAMES, padding="same", use_bias=False)(x)  # context: the neighbouring frames
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Dropout(DROPOUT)(x)
+    # A second look across frames decides between readings the first offers (a 9 or a 0 under a neighbour's stroke).
+    x = layers.Conv1D(128, CONTEXT_FRAMES // 2 + 1, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Dropout(DROPOUT)(x)
     outputs = layers.Dense(contract.LINE_CLASSES)(x)
