@@ -132,6 +132,13 @@ def batches_by_width(lines: np.ndarray, targets: np.ndarray, shuffle: bool) -> t
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def across_frames(x: tf.Tensor, filters: int, frames: int) -> tf.Tensor:
+    """A 1-D convolution over `frames` neighbouring frames, batch-norm, ReLU, dropout."""
+    x = layers.Conv1D(filters, frames, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    return layers.Dropout(DROPOUT)(x)
+
+
 def build_reader() -> keras.Model:
     """Frames of logits [N, W/2, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
@@ -145,13 +152,9 @@ def build_reader() -> keras.Model:
     x = conv_bn(x, 128, (7, 1))  # 1 x W/2: each frame sees the whole height
     x = layers.Reshape((-1, 128))(x)
     x = layers.Dropout(DROPOUT)(x)
-    x = layers.Conv1D(96, CONTEXT_FRAMES, padding="same", use_bias=False)(x)  # context: the neighbouring frames
-    x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.Dropout(DROPOUT)(x)
+    x = across_frames(x, 96, CONTEXT_FRAMES)  # context: the neighbouring frames
     # A second look across frames decides between readings the first offers (a 9 or a 0 under a neighbour's stroke).
-    x = layers.Conv1D(128, CONTEXT_FRAMES // 2 + 1, padding="same", use_bias=False)(x)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.Dropout(DROPOUT)(x)
+    x = across_frames(x, 128, CONTEXT_FRAMES // 2 + 1)
     outputs = layers.Dense(contract.LINE_CLASSES)(x)
     return keras.Model(inputs, outputs, name="reader")
 
