@@ -229,12 +229,16 @@ def draw_with_mouse(page: Page, digit: int, strokes: list | None = None) -> None
     """Draw a digit (or the given strokes) on the pad with the mouse, stroke by stroke."""
     box = page.get_by_test_id("draw-canvas").bounding_box()
     for stroke in strokes if strokes is not None else SAMPLES[str(digit)]:
-        points = stroke_points(stroke, box, step_px=12)
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(x, y, steps=3)
-        page.mouse.up()
+        mouse_stroke(page, stroke_points(stroke, box, step_px=12), steps=3)
+
+
+def mouse_stroke(page: Page, points: list[tuple[float, float]], steps: int) -> None:
+    """One stroke with the mouse: press at the first point, move through the rest, release."""
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
 
 
 def draw_with_touch(page: Page, digit: int) -> None:
@@ -306,12 +310,7 @@ def draw_number(page: Page, text: str) -> None:
     for i, ch in enumerate(text):
         slot = {"x": pad["x"] + i * side, "y": pad["y"] + (pad["height"] - side) / 2, "width": side, "height": side}
         for stroke in SAMPLES[ch]:
-            points = stroke_points(stroke, slot, step_px=8)
-            page.mouse.move(*points[0])
-            page.mouse.down()
-            for x, y in points[1:]:
-                page.mouse.move(x, y, steps=2)
-            page.mouse.up()
+            mouse_stroke(page, stroke_points(stroke, slot, step_px=8), steps=2)
 
 
 def number_png(text: str, side: int = PNG_SIDE) -> bytes:
