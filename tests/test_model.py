@@ -69,7 +69,7 @@ def test_contract_checker_rejects_wrong_graphs() -> None:
 
 # The shipped model's measured floor. The 99.70% target is not reached yet (see the README); this
 # guards against shipping anything worse than what was measured.
-SHIPPED_TEST_ACCURACY_FLOOR = 0.9955
+SHIPPED_TEST_ACCURACY_FLOOR = 0.9965
 
 
 def test_shipped_model_accuracy_on_mnist_test(classifier: Classifier, mnist_test) -> None:
