@@ -104,11 +104,10 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
 def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
     """Float [H,W] ink-agnostic grey in [0,1] at working resolution, and whether the background is light."""
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        pixels = np.asarray(image)  # shrunk before any float copy: 40 MP of float32 is 160 MB
         # 16-bit files (MNIST's sample PNGs among them) must not be clipped to 8 bits; their own
         # range is the scale, since 12-bit or x255 data never reaches 65535.
-        top = max(float(pixels.max()), 1.0)
-        grey = np.clip(_shrink(pixels, WORK_SIDE) / top, 0.0, 1.0).astype(np.float32)
+        top = max(float(image.getextrema()[1]), 1.0)
+        grey = np.clip(_shrink(image, WORK_SIDE) / top, 0.0, 1.0).astype(np.float32)
         return grey, _border_median(grey) >= 0.5
     image = _reduce(image)
     if image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
@@ -159,16 +158,24 @@ def _border_median(grey: np.ndarray) -> float:
     return float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
 
 
-def _shrink(pixels: np.ndarray, side: int) -> np.ndarray:
+def _rows(pixels: np.ndarray | Image.Image, top: int, bottom: int) -> np.ndarray:
+    """Rows top..bottom as an array; of a Pillow image only those rows are copied."""
+    if isinstance(pixels, Image.Image):
+        return np.asarray(pixels.crop((0, top, pixels.width, bottom)))
+    return pixels[top:bottom]
+
+
+def _shrink(pixels: np.ndarray | Image.Image, side: int) -> np.ndarray:
     """Area-average down so the longer side is at most `side` (anti-aliased)."""
-    height, width = pixels.shape[:2]
+    height, width = pixels.shape[:2] if isinstance(pixels, np.ndarray) else (pixels.height, pixels.width)
     factor = min(int(np.ceil(max(height, width) / side)), height, width)  # a 1 px strip stays 1 px
     if factor <= 1:
-        return pixels
+        return _rows(pixels, 0, height)
     h, w = height // factor * factor, width // factor * factor
-    step = factor * REDUCE_STRIP  # in strips, so a 40 MP image never has a whole float copy
+    # In strips, so a 40 MP image never has a whole copy: 40 MP of 16-bit is 80 MB, of float64 320 MB.
+    step = factor * REDUCE_STRIP
     strips = [
-        pixels[top : min(top + step, h), :w].reshape(-1, factor, w // factor, factor).mean(axis=(1, 3))
+        _rows(pixels, top, min(top + step, h))[:, :w].reshape(-1, factor, w // factor, factor).mean(axis=(1, 3))
         for top in range(0, h, step)
     ]
     return np.concatenate(strips)
