@@ -32,7 +32,7 @@ lint: $(VENV)/.dev
 train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
 	$(PY) -m train.train
 
-train-reader: $(VENV)/.dev  ## the number reader behind /api/v1/read (READER_EPOCHS, LINES override)
+train-reader: $(VENV)/.dev  ## the number reader behind /api/v1/read (READER_MEMBERS, READER_EPOCHS, LINES override)
 	$(PY) -m train.reader
 
 export: $(VENV)/.dev  ## build/model.keras, build/reader.keras -> artifacts/*.onnx + their cards

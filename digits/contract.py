@@ -35,8 +35,8 @@ LINE_STRIDE = 2  # input columns per output frame; line widths are multiples of 
 LINE_INPUT_SHAPE = (None, IMAGE_SIZE, None, 1)
 BLANK = 0  # frame class for "no new digit here"; class k + 1 is digit k
 LINE_CLASSES = NUM_CLASSES + 1
-# [N, W / LINE_STRIDE, 11], softmax over the classes of each frame.
-LINE_OUTPUT_SHAPE = (None, None, LINE_CLASSES)
+# [N, R, W / LINE_STRIDE, 11]: each of R independently trained readers' frames, softmax over the classes.
+LINE_OUTPUT_SHAPE = (None, None, None, LINE_CLASSES)
 
 
 def as_line_input(lines: np.ndarray) -> np.ndarray:
@@ -76,11 +76,12 @@ def check_line_session(session) -> None:
     shape_in, shape_out = inputs[0].shape, outputs[0].shape
     if inputs[0].type != "tensor(float)" or len(shape_in) != 4 or shape_in[1] != IMAGE_SIZE or shape_in[3] != 1:
         raise ValueError(f"reader input is {inputs[0].type} {shape_in}, expected float [N, 28, W, 1]")
-    if isinstance(shape_in[2], int) or len(shape_out) != 3 or shape_out[2] != LINE_CLASSES:
-        expected = f"[N, W/{LINE_STRIDE}, 11], W dynamic"
+    if isinstance(shape_in[2], int) or len(shape_out) != 4 or shape_out[3] != LINE_CLASSES:
+        expected = f"[N, R, W/{LINE_STRIDE}, 11], W dynamic"
         raise ValueError(f"reader output is {shape_out} for input {shape_in}, expected {expected}")
     # The frame width is not in the graph's declared shapes: a line of 8 frames must answer 8 frames.
     probe = np.zeros((1, IMAGE_SIZE, 8 * LINE_STRIDE, 1), dtype=INPUT_DTYPE)
     frames = session.run([LINE_OUTPUT_NAME], {LINE_INPUT_NAME: probe})[0]
-    if frames.shape != (1, 8, LINE_CLASSES):
-        raise ValueError(f"reader answers {list(frames.shape)} for a line {probe.shape[2]} wide, expected [1, 8, 11]")
+    if frames.ndim != 4 or frames.shape[0] != 1 or frames.shape[1] < 1 or frames.shape[2:] != (8, LINE_CLASSES):
+        expected = "[1, R, 8, 11]"
+        raise ValueError(f"reader answers {list(frames.shape)} for a line {probe.shape[2]} wide, expected {expected}")

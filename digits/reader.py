@@ -2,8 +2,9 @@
 
 Each output frame covers LINE_STRIDE columns of the line and scores "blank" or a digit; a digit is
 read where a run of frames says it, so the runs also say where each digit lies along the line.
-A line is read in several views (slightly narrower and wider, and shifted against the frame grid):
-a stroke one view mistakes for an extra "1" the others do not, so the reading all views agree on best wins.
+A line is read in several views (slightly narrower and wider, and shifted against the frame grid),
+each by several readers trained from different seeds: a stroke one view or reader mistakes for an
+extra "1" the others do not, so the reading all of them agree on best wins.
 """
 
 from __future__ import annotations
@@ -87,13 +88,14 @@ def views(line: np.ndarray) -> np.ndarray:
 
 
 def joint_log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
-    """Mean of log P(digits | frames) over a line's views [views, T, 11]."""
+    """Mean of log P(digits | frames) over a line's views [readers x views, T, 11]."""
     return float(np.mean([log_likelihood(view, digits) for view in frames]))
 
 
 def consensus(frames: np.ndarray) -> list[Read]:
-    """Of the views' greedy readings [views, T, 11], the one all views find likeliest, as a view that reads it."""
-    readings = [decode(view, *geometry) for view, geometry in zip(frames, VIEWS, strict=True)]
+    """Of the views' greedy readings [readers x views, T, 11], the one all find likeliest, as a view that reads it."""
+    geometries = VIEWS * (len(frames) // len(VIEWS))  # each reader's views, reader by reader
+    readings = [decode(view, *geometry) for view, geometry in zip(frames, geometries, strict=True)]
     candidates = {tuple(r.digit for r in reads) for reads in readings}
     best = max(sorted(candidates), key=lambda digits: joint_log_likelihood(frames, list(digits)))
     return next(reads for reads in readings if tuple(r.digit for r in reads) == best)
@@ -110,13 +112,14 @@ class Reader:
         contract.check_line_session(self.session)
 
     def frames(self, lines: np.ndarray) -> np.ndarray:
-        """Frame probabilities [N, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
+        """Each reader's frame probabilities [N, R, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
         feed = {contract.LINE_INPUT_NAME: contract.as_line_input(lines)}
         return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
 
     def line_frames(self, line: np.ndarray) -> np.ndarray:
-        """Frame probabilities [views, T, 11] of one line [28, W], in each of its views."""
-        return self.frames(views(line))
+        """Frame probabilities [readers x views, T, 11] of one line [28, W]: every reader's, in each view."""
+        frames = self.frames(views(line))  # [views, R, T, 11]
+        return frames.swapaxes(0, 1).reshape(-1, *frames.shape[2:])
 
     def read(self, line: np.ndarray) -> list[Read]:
         """The digits of one line [28, W], left to right, as its views agree."""

@@ -35,9 +35,10 @@ def check_parity(model: keras.Model, session: reader.Reader, lines: np.ndarray) 
     keras_frames = model.predict(lines[..., None], batch_size=250, verbose=0)
     onnx_frames = np.concatenate([session.frames(lines[i : i + 250]) for i in range(0, len(lines), 250)])
     max_diff = float(np.abs(keras_frames - onnx_frames).max())
+    flat = keras_frames.shape[2:]  # each member's frames of each line: [T, 11]
     differ = sum(
         [r.digit for r in reader.decode(a)] != [r.digit for r in reader.decode(b)]
-        for a, b in zip(keras_frames, onnx_frames, strict=True)
+        for a, b in zip(keras_frames.reshape(-1, *flat), onnx_frames.reshape(-1, *flat), strict=True)
     )
     if differ or max_diff > MAX_FRAME_DIFF:
         raise ExportError(f"ONNX differs from Keras: {differ} readings differ, max |dp| = {max_diff:.2e}")
@@ -61,9 +62,9 @@ def main() -> int:
         model,
         onnx_path,
         inputs=(contract.LINE_INPUT_NAME, contract.LINE_INPUT_SHAPE, ("N", "W")),
-        output=(contract.LINE_OUTPUT_NAME, ("N", "T")),
-        doc="MNIST number reader; input line [N,28,W,1] white-on-black, "
-        f"output CTC frames [N,W/{contract.LINE_STRIDE},11], blank 0",
+        output=(contract.LINE_OUTPUT_NAME, ("N", "T")),  # R, the number of readers, is fixed
+        doc="MNIST number readers; input line [N,28,W,1] white-on-black, "
+        f"output each reader's CTC frames [N,R,W/{contract.LINE_STRIDE},11], blank 0",
     )
     _, val_idx = mnist.train_validation_indices(len(images))
     lines, _ = training.make_lines(images[val_idx] / np.float32(255), labels[val_idx], PARITY_LINES, training.SEED)
@@ -84,13 +85,14 @@ def main() -> int:
             "output": {
                 "name": contract.LINE_OUTPUT_NAME,
                 "dtype": "float32",
-                "shape": ["N", f"W/{contract.LINE_STRIDE}", 11],
+                "shape": ["N", "R", f"W/{contract.LINE_STRIDE}", 11],
                 "classes": "0 blank, k + 1 digit k",
                 "decoding": "greedy CTC",
             },
         },
         "parameters": trained["parameters"],
-        "validation_lines_read_exactly": trained["validation_exact_accuracy"],
+        "readers": trained["config"]["members"],
+        "validation_lines_read_exactly": [m["validation_exact_accuracy"] for m in trained["members"]],
         "parity_with_keras": parity,
         "training": trained["config"],
         "training_seconds": trained["training_seconds"],

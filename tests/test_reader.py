@@ -77,6 +77,10 @@ def test_consensus_takes_the_reading_the_views_agree_on() -> None:
     expected = np.mean([reader.log_likelihood(v, [4]) for v in views])
     assert reader.joint_log_likelihood(views, [4]) == pytest.approx(expected)
     assert reader.joint_log_likelihood(views, [4]) > reader.joint_log_likelihood(views, [4, 1])
+    # Three readers' views, reader by reader: the first reads "4", the other two "4 1" in every view.
+    pooled = reader.consensus(np.stack([plain] * 6 + [extra_one] * 12))
+    assert [r.digit for r in pooled] == [4, 1]
+    assert pooled[0].centre == 1.5 * contract.LINE_STRIDE  # read in the second reader's first view, unstretched
 
 
 def test_shipped_reader_honours_the_line_contract() -> None:
@@ -84,11 +88,22 @@ def test_shipped_reader_honours_the_line_contract() -> None:
     assert [i.name for i in graph.input] == [contract.LINE_INPUT_NAME]
     assert [o.name for o in graph.output] == [contract.LINE_OUTPUT_NAME]
     session = Reader()  # checks the contract on load
+    readers = json.loads((ROOT / "artifacts" / "reader.json").read_text())["readers"]
     for width in (28, 64, 300):
         stride = contract.LINE_STRIDE
         frames = session.frames(np.zeros((2, 28, width - width % stride), dtype=np.float32))
-        assert frames.shape == (2, width // stride, contract.LINE_CLASSES)
-        assert np.allclose(frames.sum(axis=2), 1, atol=1e-5)
+        assert frames.shape == (2, readers, width // stride, contract.LINE_CLASSES)
+        assert np.allclose(frames.sum(axis=3), 1, atol=1e-5)
+
+
+def test_line_frames_are_every_readers_views_reader_by_reader() -> None:
+    session, line = Reader(), np.zeros((28, 40), dtype=np.float32)
+    line[4:24, 10:14] = 1.0
+    frames = session.frames(reader.views(line))  # [views, R, T, 11]
+    pooled = session.line_frames(line)
+    assert pooled.shape == (frames.shape[1] * len(reader.VIEWS), *frames.shape[2:])
+    for k in range(frames.shape[1]):
+        assert np.array_equal(pooled[k * len(reader.VIEWS) : (k + 1) * len(reader.VIEWS)], frames[:, k])
 
 
 def test_contract_refuses_lines_of_the_wrong_shape() -> None:
@@ -115,14 +130,14 @@ def pooling_reader(path: Path, frame_width: int) -> Path:
         helper.make_node("Softmax", ["logits"], ["frames"], axis=-1),
     ]
     constants = [
-        helper.make_tensor("to_frames", TensorProto.INT64, [3], [0, -1, 1]),
+        helper.make_tensor("to_frames", TensorProto.INT64, [4], [0, 1, -1, 1]),  # one reader
         helper.make_tensor("to_classes", TensorProto.FLOAT, [1, contract.LINE_CLASSES], [1.0] * contract.LINE_CLASSES),
     ]
     graph = helper.make_graph(
         nodes,
         "pooling_reader",
         [helper.make_tensor_value_info("line", TensorProto.FLOAT, ["N", 28, "W", 1])],
-        [helper.make_tensor_value_info("frames", TensorProto.FLOAT, ["N", "T", contract.LINE_CLASSES])],
+        [helper.make_tensor_value_info("frames", TensorProto.FLOAT, ["N", 1, "T", contract.LINE_CLASSES])],
         constants,
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
@@ -131,7 +146,7 @@ def pooling_reader(path: Path, frame_width: int) -> Path:
 
 def test_contract_refuses_a_reader_whose_frames_are_another_width(tmp_path: Path) -> None:
     Reader(pooling_reader(tmp_path / "same.onnx", contract.LINE_STRIDE))  # the stand-in itself is accepted
-    with pytest.raises(ValueError, match="expected \\[1, 8, 11\\]"):
+    with pytest.raises(ValueError, match="expected \\[1, R, 8, 11\\]"):
         Reader(pooling_reader(tmp_path / "wider.onnx", 2 * contract.LINE_STRIDE))
 
 
@@ -161,15 +176,19 @@ def test_shipped_reader_reads_touching_mnist_test_digits(mnist_test) -> None:
 
 @pytest.mark.slow
 def test_tiny_reader_train_then_export(mnist_dir: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "READER_EPOCHS": "2", "LINES": "600", "PEN_DIGITS": "200", "VALIDATION_LINES": "100",
+    env = {**os.environ, "READER_MEMBERS": "2", "READER_EPOCHS": "2", "LINES": "600", "PEN_DIGITS": "200",
+           "VALIDATION_LINES": "100",
            "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
     train = subprocess.run([sys.executable, "-m", "train.reader"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     report = json.loads((tmp_path / "reader_training.json").read_text())
-    assert report["history"]["loss"][1] < report["history"]["loss"][0], "the reader learns"
+    assert [m["seed"] for m in report["members"]] == [report["config"]["seed"], report["config"]["seed"] + 1]
+    assert all(m["history"]["loss"][1] < m["history"]["loss"][0] for m in report["members"]), "the readers learn"
     export = subprocess.run([sys.executable, "-m", "export.reader"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
     card = json.loads((tmp_path / "reader.json").read_text())
     assert card["parity_with_keras"]["reading_disagreements"] == 0
     assert card["parity_with_keras"]["max_abs_probability_diff"] <= 1e-5
-    Reader(tmp_path / "reader.onnx")  # checks the contract on load
+    assert card["readers"] == 2
+    frames = Reader(tmp_path / "reader.onnx").frames(np.zeros((1, 28, 40), dtype=np.float32))  # checks the contract
+    assert frames.shape == (1, 2, 20, contract.LINE_CLASSES)

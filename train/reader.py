@@ -1,7 +1,8 @@
 """Train the number reader: a small CNN that reads a line of digits, touching or apart, with CTC.
 
 Reads top to bottom: lines composed from training-split MNIST digits, the model, training, and a
-final check on lines composed from validation-split digits. Knobs: READER_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
+final check on lines composed from validation-split digits; then the same again for each member, from
+its own seed. Knobs: READER_MEMBERS, READER_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from train.train import conv_bn, random_affine
 ROOT = Path(__file__).resolve().parent.parent
 
 # --- Hyper-parameters -------------------------------------------------------------------------
-SEED = 20261126
+SEED = 20261126  # member k uses SEED + k for its pen redraws, lines, weights and shuffling
+MEMBERS = int(os.environ.get("READER_MEMBERS", 3))  # their views are pooled: where one misreads, the others rarely do
 EPOCHS = int(os.environ.get("READER_EPOCHS", 9))
 LINES = int(os.environ.get("LINES", 120_000))  # composed once from a pool of varied digits
 # Digits redrawn with a pen (train/redraws.py) join the scans in the pool: users draw, MNIST was scanned.
@@ -139,7 +141,7 @@ def across_frames(x: tf.Tensor, filters: int, frames: int) -> tf.Tensor:
     return layers.Dropout(DROPOUT)(x)
 
 
-def build_reader() -> keras.Model:
+def build_reader(name: str = "reader") -> keras.Model:
     """Frames of logits [N, W/2, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
@@ -156,7 +158,7 @@ def build_reader() -> keras.Model:
     # A second look across frames decides between readings the first offers (a 9 or a 0 under a neighbour's stroke).
     x = across_frames(x, 128, CONTEXT_FRAMES // 2 + 1)
     outputs = layers.Dense(contract.LINE_CLASSES)(x)
-    return keras.Model(inputs, outputs, name="reader")
+    return keras.Model(inputs, outputs, name=name)
 
 
 def exact_accuracy(model: keras.Model, lines: np.ndarray, targets: np.ndarray) -> float:
@@ -169,25 +171,20 @@ def exact_accuracy(model: keras.Model, lines: np.ndarray, targets: np.ndarray) -
     return right / len(lines)
 
 
-def main() -> int:
-    """Compose lines, train, check on validation lines, write build/reader.keras."""
-    started = time.time()
-    try:
-        images, labels = mnist.load_split("train")
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
-    keras.utils.set_random_seed(SEED)
+def train_member(index: int, images: np.ndarray, labels: np.ndarray) -> tuple[keras.Model, dict]:
+    """Compose lines from this member's seed, train, and check it on validation lines."""
+    started, seed = time.time(), SEED + index
+    keras.utils.set_random_seed(seed)
     train_idx, val_idx = mnist.train_validation_indices(len(images))
-    print(f"composing {LINES} training lines and {VALIDATION_LINES} validation lines", flush=True)
+    print(f"member {index + 1}/{MEMBERS}: composing {LINES} lines, {VALIDATION_LINES} for validation", flush=True)
     pen = min(PEN_DIGITS, len(train_idx))
-    drawn, drawn_labels = redraws.redraws(images[train_idx], labels[train_idx], pen, SEED)
+    drawn, drawn_labels = redraws.redraws(images[train_idx], labels[train_idx], pen, seed)
     pool = np.concatenate([augmented(images[train_idx]), drawn])
-    x_train, y_train = make_lines(pool, np.concatenate([labels[train_idx], drawn_labels]), LINES, SEED)
-    x_val, y_val = make_lines(images[val_idx] / np.float32(255), labels[val_idx], VALIDATION_LINES, SEED + 10_000)
+    x_train, y_train = make_lines(pool, np.concatenate([labels[train_idx], drawn_labels]), LINES, seed)
+    x_val, y_val = make_lines(images[val_idx] / np.float32(255), labels[val_idx], VALIDATION_LINES, seed + 10_000)
     print(f"composed in {time.time() - started:.0f} s", flush=True)
 
-    model = build_reader()
+    model = build_reader(f"reader_{index}")  # names are unique once the members are stacked
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.CTC())
     print(f"reader: {model.count_params():,} parameters", flush=True)
     history = model.fit(
@@ -203,12 +200,41 @@ def main() -> int:
     accuracy = exact_accuracy(model, x_val, y_val)
     seconds = time.time() - started
     print(f"validation lines read exactly: {accuracy:.2%}; {seconds / 60:.0f} min", flush=True)
+    return model, {
+        "seed": seed,
+        "validation_exact_accuracy": accuracy,
+        "training_seconds": round(seconds, 1),
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    }
 
+
+def stack_members(members: list[keras.Model]) -> keras.Model:
+    """One model answering every member's frame logits, [N, R, T, 11], under the line contract's names."""
+    inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
+    stacked = [layers.Reshape((1, -1, contract.LINE_CLASSES))(member(inputs)) for member in members]
+    outputs = stacked[0] if len(stacked) == 1 else layers.Concatenate(axis=1)(stacked)
+    return keras.Model(inputs, outputs, name="readers")
+
+
+def main() -> int:
+    """Train each member, write them as one model to build/reader.keras, and a report."""
+    try:
+        images, labels = mnist.load_split("train")
+    except mnist.MnistError as exc:
+        print(f"MNIST: {exc}", file=sys.stderr)
+        return 1
+    members, reports = [], []
+    for index in range(MEMBERS):
+        member, report = train_member(index, images, labels)
+        members.append(member)
+        reports.append(report)
+    model = stack_members(members)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     model.save(OUT_DIR / "reader.keras")
     report = {
         "config": {
             "seed": SEED,
+            "members": MEMBERS,
             "epochs": EPOCHS,
             "lines": LINES,
             "pen_digits": PEN_DIGITS,
@@ -226,10 +252,9 @@ def main() -> int:
             "context_frames": CONTEXT_FRAMES,
         },
         "parameters": int(model.count_params()),
-        "training_seconds": round(seconds, 1),
+        "training_seconds": round(sum(r["training_seconds"] for r in reports), 1),
         "validation_lines": VALIDATION_LINES,
-        "validation_exact_accuracy": accuracy,
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "members": reports,
     }
     (OUT_DIR / "reader_training.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {OUT_DIR / 'reader.keras'} and {OUT_DIR / 'reader_training.json'}")
