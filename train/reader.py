@@ -223,12 +223,8 @@ def main() -> int:
     except mnist.MnistError as exc:
         print(f"MNIST: {exc}", file=sys.stderr)
         return 1
-    members, reports = [], []
-    for index in range(MEMBERS):
-        member, report = train_member(index, images, labels)
-        members.append(member)
-        reports.append(report)
-    model = stack_members(members)
+    members, reports = zip(*(train_member(index, images, labels) for index in range(MEMBERS)), strict=True)
+    model = stack_members(list(members))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     model.save(OUT_DIR / "reader.keras")
     report = {
