@@ -1,8 +1,8 @@
-"""Train the number reader: a small CNN that reads a line of digits, touching or apart, with CTC.
+"""Train the number reader: small CNNs that read a line of digits, touching or apart, with CTC.
 
-Reads top to bottom: lines composed from training-split MNIST digits, the model, training, and a
-final check on lines composed from validation-split digits; then the same again for each member, from
-its own seed. Knobs: READER_MEMBERS, READER_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
+Reads top to bottom: for each member, from its own seed, lines composed from training-split MNIST
+digits, the model, training, and a check on lines composed from validation-split digits; last, the
+members stacked into one model. Knobs: READER_MEMBERS, READER_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
 """
 
 from __future__ import annotations
