@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,8 @@ def test_coverage_guided_fuzzing(tmp_path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "Done 3000 runs" in run.stderr
+    done = re.search(r"Done (\d+) runs", run.stderr)
+    assert done and int(done.group(1)) >= 3000, run.stderr[-3000:]  # libFuzzer may count a few runs more
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
