@@ -141,7 +141,7 @@ def across_frames(x: tf.Tensor, filters: int, frames: int) -> tf.Tensor:
     return layers.Dropout(DROPOUT)(x)
 
 
-def build_reader(name: str = "reader") -> keras.Model:
+def build_reader(name: str) -> keras.Model:
     """Frames of logits [N, W/2, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
