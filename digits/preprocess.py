@@ -106,14 +106,14 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
     if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         # 16-bit files (MNIST's sample PNGs among them) must not be clipped to 8 bits; their own
         # range is the scale, since 12-bit or x255 data never reaches 65535.
-        top = max(float(image.getextrema()[1]), 1.0)
+        top = max(_peak(image), 1.0)
         grey = np.clip(_shrink(image, WORK_SIDE) / top, 0.0, 1.0).astype(np.float32)
         return grey, _border_median(grey) >= 0.5
     image = _reduce(image)
     if image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
         image = _flatten_alpha(image.convert("RGBA"))
     if image.mode not in ("L", "RGB"):
-        image = image.convert("RGB" if image.mode not in ("1", "I;16") else "L")  # CMYK, P, YCbCr, ...
+        image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...
     grey = image if image.mode == "L" else image.convert("L")
     light = _border_median(np.asarray(grey)) >= 128
     if image.mode == "RGB":
@@ -161,8 +161,16 @@ def _border_median(grey: np.ndarray) -> float:
 def _rows(pixels: np.ndarray | Image.Image, top: int, bottom: int) -> np.ndarray:
     """Rows top..bottom as an array; of a Pillow image only those rows are copied."""
     if isinstance(pixels, Image.Image):
-        return np.asarray(pixels.crop((0, top, pixels.width, bottom)))
+        rows = np.asarray(pixels.crop((0, top, pixels.width, bottom)))
+        # A float TIFF may hold NaN or infinity: no ink there, rather than NaN everywhere after averaging.
+        return np.nan_to_num(rows, nan=0.0, posinf=0.0, neginf=0.0) if rows.dtype.kind == "f" else rows
     return pixels[top:bottom]
+
+
+def _peak(image: Image.Image) -> float:
+    """The largest value of a 16-bit or float image, strip by strip: getextrema() refuses I;16B and I;16L."""
+    step = REDUCE_STRIP * 16
+    return max(float(_rows(image, top, min(top + step, image.height)).max()) for top in range(0, image.height, step))
 
 
 def _shrink(pixels: np.ndarray | Image.Image, side: int) -> np.ndarray:

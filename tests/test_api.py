@@ -86,6 +86,30 @@ def test_blank_is_422_no_digit(client) -> None:
     assert_error(result, 422, "no_digit")
 
 
+@pytest.mark.parametrize("path", ["/api/v1/predict", "/api/v1/read"])
+@pytest.mark.parametrize(("mode", "dtype"), [("I;16B", ">u2"), ("I;16L", "<u2"), ("I", "<i4"), ("F", "<f4")])
+def test_wide_sample_tiffs_are_read(client, mnist_test, path: str, mode: str, dtype: str) -> None:
+    """16-bit of either byte order, 32-bit and float TIFFs: read, not a 500."""
+    images, labels = mnist_test
+    digit = np.asarray(Image.fromarray(images[np.flatnonzero(labels == 7)[0]]).resize((112, 112)), dtype) * 100
+    data = io.BytesIO()
+    Image.frombytes(mode, (112, 112), digit.tobytes()).save(data, format="TIFF")
+    result = client.simulate_post(path, body=data.getvalue(), headers={"Content-Type": "image/tiff"})
+    assert result.status_code == 200, result.text
+    assert result.json["digit" if path.endswith("predict") else "text"] in (7, "7")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/predict", "/api/v1/read"])
+def test_float_tiff_of_nan_and_infinity_is_422(client, path: str) -> None:
+    """Non-finite samples hold no ink: a blank, not NaN arithmetic ending in a 500."""
+    pixels = np.full((60, 60), np.nan, np.float32)
+    pixels[10:50, 25:32] = np.inf
+    data = io.BytesIO()
+    Image.fromarray(pixels).save(data, format="TIFF")
+    result = client.simulate_post(path, body=data.getvalue(), headers={"Content-Type": "image/tiff"})
+    assert_error(result, 422, "no_digit")
+
+
 @pytest.mark.parametrize("data", [b"", b"garbage" * 10, b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
 def test_undecodable_is_400_invalid_image(client, data: bytes) -> None:
     result = client.simulate_post("/api/v1/predict", body=data, headers={"Content-Type": "image/png"})

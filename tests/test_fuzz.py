@@ -59,13 +59,20 @@ def test_mutated_images(seed: bytes, flips: list[tuple[int, int]], cut: int) -> 
     outcome(bytes(data[: max(1, len(data) - cut % len(data))]))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 300), st.integers(1, 300), st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"]))
+WIDE_MODES = {"I;16": 2, "I;16B": 2, "I": 4, "F": 4}  # bytes per pixel; random bytes make NaN and inf floats
+MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", *WIDE_MODES]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.sampled_from(MODES))
 def test_any_size_and_mode_of_noise(width: int, height: int, mode: str) -> None:
     rng = np.random.default_rng(width * 1000 + height)
-    image = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).convert(mode)
+    if mode in WIDE_MODES:
+        image = Image.frombytes(mode, (width, height), rng.bytes(width * height * WIDE_MODES[mode]))
+    else:
+        image = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).convert(mode)
     buffer = io.BytesIO()
-    image.save(buffer, format="TIFF" if mode in ("CMYK", "I;16") else "PNG")
+    image.save(buffer, format="TIFF" if mode == "CMYK" or mode in WIDE_MODES else "PNG")
     outcome(buffer.getvalue())
 
 

@@ -75,9 +75,13 @@ def test_16_bit_mnist_sample_is_not_clipped(seven: np.ndarray, classifier: Class
     assert reads_as(data, classifier) == 7
 
 
-def test_16_bit_tiff(seven: np.ndarray, classifier: Classifier) -> None:
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_16_bit_tiff_either_byte_order(seven: np.ndarray, classifier: Classifier, byte_order: str) -> None:
     big = np.asarray(Image.fromarray(seven).resize((112, 112), Image.Resampling.BICUBIC)).astype(np.uint16) * 257
-    assert reads_as(encode(Image.fromarray(big), "TIFF"), classifier) == 7
+    mode = {"<": "I;16", ">": "I;16B"}[byte_order]
+    data = encode(Image.frombytes(mode, (112, 112), big.astype(byte_order + "u2").tobytes()), "TIFF")
+    assert Image.open(io.BytesIO(data)).mode == mode  # a big-endian TIFF opens as I;16B, not I;16
+    assert reads_as(data, classifier) == 7
 
 
 def test_palette_and_one_bit(seven: np.ndarray, classifier: Classifier) -> None:
