@@ -177,13 +177,10 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+@mnist.reports_errors
 def main() -> int:
     """Run both parts and write the report."""
-    try:
-        png = canvas_png()
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    png = canvas_png()
     report = {"machine": {"cpus": os.cpu_count()}, "in_process": in_process(png), "http": over_http(png)}
     REPORT.write_text(json.dumps(report, indent=1))
     print(markdown(report))

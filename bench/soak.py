@@ -76,15 +76,12 @@ def markdown(report: dict) -> str:
     ])  # fmt: skip
 
 
+@mnist.reports_errors
 def main() -> int:
     """Soak, then fault; write the report."""
     seconds = int(os.environ.get("SOAK_SECONDS", 60))
-    try:
-        with body_file(canvas_png()) as body:
-            report = {"soak": soak(body, seconds), "fault": fault(body, 20)}
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    with body_file(canvas_png()) as body:
+        report = {"soak": soak(body, seconds), "fault": fault(body, 20)}
     REPORT.write_text(json.dumps(report, indent=1))
     print(markdown(report))
     return 0

@@ -100,6 +100,7 @@ def markdown(table: dict[str, dict], single: dict) -> str:
     return "\n".join(lines)
 
 
+@mnist.reports_errors
 def main() -> int:
     """Run and write artifacts/evaluation_numbers.json."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -112,11 +113,7 @@ def main() -> int:
         "it prints the table but does not write the report",
     )
     args = parser.parse_args()
-    try:
-        images, labels = realistic.load_source(args.source)
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    images, labels = realistic.load_source(args.source)
     classifier, reader = Classifier(), Reader()
     table = score(make_numbers(images, labels, args.per_kind, SEED), classifier, reader)
     single = single_digits(images, labels, 4 * args.per_kind, classifier, reader)

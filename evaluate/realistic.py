@@ -103,6 +103,7 @@ def markdown(table: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+@mnist.reports_errors
 def main() -> int:
     """Run the evaluation and write artifacts/evaluation.json (test source only)."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -111,11 +112,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="an ONNX model to compare (not reported)")
     args = parser.parse_args()
     started = time.time()
-    try:
-        table = evaluate(args.source, args.per_kind, model=args.model)
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    table = evaluate(args.source, args.per_kind, model=args.model)
     print(markdown(table))
     print(f"({time.time() - started:.0f} s)")
     if args.source == "test" and args.model.resolve() == DEFAULT_MODEL.resolve():  # only the shipped model is reported

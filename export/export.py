@@ -125,13 +125,10 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
     }
 
 
+@mnist.reports_errors
 def main() -> int:
     """Export build/model.keras to artifacts/model.onnx and artifacts/model.json."""
-    try:
-        test_images, test_labels = mnist.load_split("test")
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    test_images, test_labels = mnist.load_split("test")
     keras_path = BUILD_DIR / "model.keras"
     if not keras_path.is_file():
         print(f"{keras_path} is missing: run `make train` first", file=sys.stderr)

@@ -45,17 +45,14 @@ def check_parity(model: keras.Model, session: reader.Reader, lines: np.ndarray) 
     return {"lines": len(lines), "reading_disagreements": 0, "max_abs_probability_diff": max_diff}
 
 
+@mnist.reports_errors
 def main() -> int:
     """Export build/reader.keras to artifacts/reader.onnx and artifacts/reader.json."""
     keras_path = BUILD_DIR / "reader.keras"
     if not keras_path.is_file():
         print(f"{keras_path} is missing: run `make train-reader` first", file=sys.stderr)
         return 1
-    try:
-        images, labels = mnist.load_split("train")
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    images, labels = mnist.load_split("train")
     model = with_softmax(keras.models.load_model(keras_path))
     onnx_path = ARTIFACTS_DIR / "reader.onnx"
     to_onnx(

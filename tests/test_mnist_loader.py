@@ -74,17 +74,23 @@ def test_no_network_and_no_cache_is_one_clear_line(tmp_path: Path, monkeypatch) 
     assert not list((tmp_path / "cache").glob("*")), "no partial download may be left behind"
 
 
-def test_cli_prints_the_error_not_a_traceback(tmp_path: Path) -> None:
+STAGES = ("train.mnist", "train.train", "train.reader", "export.export", "export.reader",
+          "evaluate.realistic", "evaluate.numbers", "bench.run", "bench.soak")  # fmt: skip
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_prints_the_mnist_error_not_a_traceback(stage: str, tmp_path: Path) -> None:
     import os
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "train.mnist"],
+        [sys.executable, "-m", stage],
         env={**os.environ, "MNIST_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr and result.stderr.startswith("MNIST: ")
+    last = result.stderr.strip().splitlines()[-1]  # after any TensorFlow start-up lines
+    assert "Traceback" not in result.stderr and last.startswith("MNIST: ") and "is missing" in last

@@ -5,12 +5,14 @@ Every file is MD5-verified. Problems raise MnistError with one line saying what 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -130,14 +132,25 @@ def data_md5s() -> dict[str, str]:
     return {name: md5 for name, md5 in FILES.values()}
 
 
+def reports_errors(main: Callable[[], int]) -> Callable[[], int]:
+    """A stage's main that answers a MnistError with its one line on stderr and exit status 1, not a traceback."""
+
+    @functools.wraps(main)
+    def run() -> int:
+        try:
+            return main()
+        except MnistError as exc:
+            print(f"MNIST: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@reports_errors
 def main() -> int:
     """Fetch and verify all four files; print where they are."""
-    try:
-        for name, md5 in FILES.values():
-            print(locate(name, md5))
-    except MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    for name, md5 in FILES.values():
+        print(locate(name, md5))
     return 0
 
 

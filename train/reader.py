@@ -216,13 +216,10 @@ def stack_members(members: list[keras.Model]) -> keras.Model:
     return keras.Model(inputs, outputs, name="readers")
 
 
+@mnist.reports_errors
 def main() -> int:
     """Train each member, write them as one model to build/reader.keras, and a report."""
-    try:
-        images, labels = mnist.load_split("train")
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    images, labels = mnist.load_split("train")
     members, reports = zip(*(train_member(index, images, labels) for index in range(MEMBERS)), strict=True)
     model = stack_members(list(members))
     OUT_DIR.mkdir(parents=True, exist_ok=True)

@@ -162,15 +162,12 @@ def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict
     }
 
 
+@mnist.reports_errors
 def main() -> int:
     """Train, evaluate once on the test set, write model, metrics and plots."""
     started = time.time()
-    try:
-        train_images, train_labels = mnist.load_split("train")
-        test_images, test_labels = mnist.load_split("test")
-    except mnist.MnistError as exc:
-        print(f"MNIST: {exc}", file=sys.stderr)
-        return 1
+    train_images, train_labels = mnist.load_split("train")
+    test_images, test_labels = mnist.load_split("test")
     (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
     print(f"train {len(x_train)}, validation {len(x_val)}, test {len(test_images)} (test used once, at the end)")
     count = min(REDRAWS, SUBSET // 4) if SUBSET else REDRAWS
