@@ -169,8 +169,8 @@ def _rows(pixels: np.ndarray | Image.Image, top: int, bottom: int) -> np.ndarray
 
 def _peak(image: Image.Image) -> float:
     """The largest value of a 16-bit or float image, strip by strip: getextrema() refuses I;16B and I;16L."""
-    step = REDUCE_STRIP * 16
-    return max(float(_rows(image, top, min(top + step, image.height)).max()) for top in range(0, image.height, step))
+    rows = range(0, image.height, REDUCE_STRIP)
+    return max(float(_rows(image, top, min(top + REDUCE_STRIP, image.height)).max()) for top in rows)
 
 
 def _shrink(pixels: np.ndarray | Image.Image, side: int) -> np.ndarray:

@@ -144,14 +144,18 @@ def test_body_of_100_megabytes_is_refused_from_its_length(server: ServerProcess)
     assert_still_serving(server, workers)
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "RGB", "I;16"])
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "I;16", "F"])
 def test_largest_allowed_image_stays_within_the_memory_bound(server: ServerProcess, mode: str) -> None:
     """A 40-megapixel image (the pixel limit) that compresses under the byte limit: the worst case for memory."""
     workers = server.child_pids()
     ink = Image.new("L", (6000, 6600), 255)
     ink.paste(0, (2800, 1000, 3200, 5600))  # a 1
-    image = Image.fromarray(np.asarray(ink, np.uint16) * 257) if mode == "I;16" else ink.convert(mode)
-    response = requests.post(server.url + PREDICT, data=encode(image, "PNG"), headers={"Content-Type": "image/png"})
+    if mode == "F":  # 4 bytes a pixel, in a TIFF: PNG holds no floats
+        data = encode(Image.fromarray(np.asarray(ink, np.float32)), "TIFF", compression="tiff_deflate")
+    else:
+        image = Image.fromarray(np.asarray(ink, np.uint16) * 257) if mode == "I;16" else ink.convert(mode)
+        data = encode(image, "PNG")
+    response = requests.post(server.url + PREDICT, data=data, headers={"Content-Type": "application/octet-stream"})
     assert response.status_code == 200 and response.json()["digit"] == 1
     assert_still_serving(server, workers)
 
