@@ -6,7 +6,9 @@ decode -> ink map (white ink on black, lighting removed) -> digit mask (threshol
 
 from __future__ import annotations
 
+import contextlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -60,6 +62,12 @@ class NoDigit(PreprocessError):
     code = "no_digit"
 
 
+class TooComplex(PreprocessError):
+    """Too many marks, or too much work, to read as a number: a texture, a grid, a page."""
+
+    code = "too_complex"
+
+
 @dataclass(frozen=True)
 class Limits:
     """Input limits; the server takes them from its configuration."""
@@ -91,7 +99,9 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
                 raise InvalidImage("the image has no pixels")
             image = next(ImageSequence.Iterator(image))  # first frame of an animation
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)  # a copy would double the peak memory
+            # A truncated or malformed EXIF block: the pixels are fine, so they are read as stored.
+            with contextlib.suppress(struct.error, ValueError, KeyError, TypeError, IndexError, OSError, SyntaxError):
+                ImageOps.exif_transpose(image, in_place=True)  # a copy would double the peak memory
             return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge("the image has too many pixels to decode safely") from exc
@@ -109,8 +119,10 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
         top = max(_peak(image), 1.0)
         grey = np.clip(_shrink(image, WORK_SIDE) / top, 0.0, 1.0).astype(np.float32)
         return grey, _border_median(grey) >= 0.5
+    if image.mode == "La":
+        image = image.convert("LA")  # premultiplied grey + alpha: Pillow converts it to nothing else
     image = _reduce(image)
-    if image.mode in ("LA", "La", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("LA", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
         image = _flatten_alpha(image.convert("RGBA"))
     if image.mode not in ("L", "RGB"):
         image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...
@@ -176,14 +188,17 @@ def _peak(image: Image.Image) -> float:
 def _shrink(pixels: np.ndarray | Image.Image, side: int) -> np.ndarray:
     """Area-average down so the longer side is at most `side` (anti-aliased)."""
     height, width = pixels.shape[:2] if isinstance(pixels, np.ndarray) else (pixels.height, pixels.width)
-    factor = min(int(np.ceil(max(height, width) / side)), height, width)  # a 1 px strip stays 1 px
+    factor = int(np.ceil(max(height, width) / side))
+    down, across = min(factor, height), min(factor, width)  # a 1 px strip stays 1 px high, and is still shrunk
     if factor <= 1:
         return _rows(pixels, 0, height)
-    h, w = height // factor * factor, width // factor * factor
+    h, w = height // down * down, width // across * across
     # In strips, so a 40 MP image never has a whole copy: 40 MP of 16-bit is 80 MB, of float64 320 MB.
-    step = factor * REDUCE_STRIP
+    # Means in float64: float32 sums of huge values overflow to infinity, and inf - inf is NaN.
+    step = down * REDUCE_STRIP
+    blocks = (-1, down, w // across, across)
     strips = [
-        _rows(pixels, top, min(top + step, h))[:, :w].reshape(-1, factor, w // factor, factor).mean(axis=(1, 3))
+        _rows(pixels, top, min(top + step, h))[:, :w].reshape(blocks).mean(axis=(1, 3), dtype=np.float64)
         for top in range(0, h, step)
     ]
     return np.concatenate(strips)

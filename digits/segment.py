@@ -41,6 +41,7 @@ ONE_DIGIT = 0.9  # a wide blob read this confidently as one digit by both models
 READER_DOUBT = 4.0  # log-likelihood by which the reader must prefer its reading to veto a plain single digit
 READER_WEIGHT = 1.0  # the number reader's log-likelihood of a way's digits, against the cut score
 NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest belong to the neighbour
+MAX_MARKS = 100  # separate marks a number may have (a few per digit); each costs a mask of the whole ink map
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,10 @@ def _cut(ink: np.ndarray, group: _Group, height: float, classify: Classify, line
 
 def segment(ink: np.ndarray, classify: Classify, line_frames: LineFrames) -> list[Piece]:
     """The digits in the ink map, left to right: masks, and what the number reader read in each (if it was asked)."""
-    groups, height = _groups(*preprocess.ink_components(ink))
+    labels, kept = preprocess.ink_components(ink)
+    if len(kept) > MAX_MARKS:
+        raise preprocess.TooComplex(f"{len(kept)} separate marks: too many to be one number")
+    groups, height = _groups(labels, kept)
     found = []
     for group in groups:
         wide = group.width > MAY_TOUCH * height

@@ -22,11 +22,12 @@ class Config:
     web_dir: Path = ROOT / "web"
     limits: preprocess.Limits = field(default_factory=preprocess.Limits)
     upload_seconds: float = uploads.DEFAULT_UPLOAD_SECONDS
+    read_seconds: float = 10.0  # one number reads in well under 1 s; gunicorn kills a worker at 30 s
 
     @classmethod
     def from_env(cls) -> Config:
         """The defaults, overridden by MODEL_PATH, MODEL_CARD_PATH, READER_PATH, WEB_DIR, MAX_UPLOAD_BYTES,
-        MAX_IMAGE_PIXELS and UPLOAD_SECONDS."""
+        MAX_IMAGE_PIXELS, UPLOAD_SECONDS and READ_SECONDS."""
         defaults = cls()
         return cls(
             model_path=Path(os.environ.get("MODEL_PATH", defaults.model_path)),
@@ -38,4 +39,5 @@ class Config:
                 max_pixels=int(os.environ.get("MAX_IMAGE_PIXELS", defaults.limits.max_pixels)),
             ),
             upload_seconds=float(os.environ.get("UPLOAD_SECONDS", defaults.upload_seconds)),
+            read_seconds=float(os.environ.get("READ_SECONDS", defaults.read_seconds)),
         )

@@ -14,6 +14,7 @@ PREPROCESS_STATUS = {
     "invalid_image": falcon.HTTP_400,
     "too_large": falcon.HTTP_413,
     "no_digit": falcon.HTTP_422,
+    "too_complex": falcon.HTTP_422,
 }
 # Falcon's own errors (routing, media parsing) get a code derived from their status.
 STATUS_CODES = {

@@ -12,7 +12,8 @@ import numpy as np
 from digits import preprocess, segment
 from digits.classifier import Classifier
 from digits.reader import Reader
-from server import uploads
+from server import deadline, uploads
+from server.config import Config
 
 
 def data_url(image28: np.ndarray) -> str:
@@ -63,17 +64,21 @@ class Predict:
 class Read:
     """POST /api/v1/read: every digit of a number, left to right."""
 
-    def __init__(
-        self, classifier: Classifier, reader: Reader, limits: preprocess.Limits, upload_seconds: float
-    ) -> None:
+    def __init__(self, classifier: Classifier, reader: Reader, config: Config) -> None:
         self.classifier = classifier
         self.reader = reader
-        self.limits = limits
-        self.upload_seconds = upload_seconds
+        self.config = config
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        data = uploads.read_image(req, self.limits, self.upload_seconds)
-        reading = segment.read_number(data, self.classifier.predict, self.reader.line_frames, self.limits)
+        limits, seconds = self.config.limits, self.config.read_seconds
+        data = uploads.read_image(req, limits, self.config.upload_seconds)
+        try:
+            with deadline.time_limit(seconds):  # a page of scribble must not hold the worker until it is killed
+                reading = segment.read_number(data, self.classifier.predict, self.reader.line_frames, limits)
+        except deadline.Expired:
+            raise preprocess.TooComplex(
+                f"the image took over {seconds:g} s to read: too much to be one number"
+            ) from None
         resp.media = {
             "text": reading.text,
             "digits": [digit_json(d) for d in reading.digits],

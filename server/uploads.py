@@ -60,12 +60,20 @@ def _read_image(req: falcon.Request, limits: Limits) -> bytes:
     # Refuse early on the declared length; the read below still bounds what is actually sent.
     if req.content_length is not None and req.content_length > limits.max_bytes + 64 * 1024:
         raise _too_large(limits)
+    if req.content_length is None and req.get_header("Transfer-Encoding"):  # chunked: size unknown until read
+        raise ApiError(falcon.HTTP_411, "length_required", "Send the upload with a Content-Length header.")
     if media_type != MULTIPART:
         return _read_bounded(req.bounded_stream, limits)
+    if not req.content_length:
+        raise ApiError(falcon.HTTP_400, "invalid_multipart", "The multipart body is empty.")
     try:
         for part in req.get_media():
             if part.name == FIELD:
                 return _read_bounded(part.stream, limits)
+    except ApiError:  # the part is over the byte limit: 413, not a malformed body
+        raise
+    except UnicodeDecodeError as exc:  # falcon decodes part headers as UTF-8
+        raise ApiError(falcon.HTTP_400, "invalid_multipart", "A part's headers are not UTF-8.") from exc
     except falcon.MediaMalformedError as exc:
         raise ApiError(
             falcon.HTTP_400, "invalid_multipart", f"The multipart body is malformed: {exc.description}"

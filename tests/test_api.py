@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 
 import falcon.testing
 import numpy as np
@@ -99,6 +100,47 @@ def test_wide_sample_tiffs_are_read(client, mnist_test, path: str, mode: str, dt
     assert result.json["digit" if path.endswith("predict") else "text"] in (7, "7")
 
 
+def la_tiff() -> bytes:
+    """Grey with premultiplied alpha (Pillow's mode La), which Pillow reads but will not write: an LA TIFF, patched."""
+    data = io.BytesIO()
+    Image.new("LA", (64, 64), (0, 255)).save(data, format="TIFF")
+    extra_samples_unassociated = b"\x52\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # tag 338, SHORT, 1 value: 2
+    return data.getvalue().replace(extra_samples_unassociated, extra_samples_unassociated[:-2] + b"\x01\x00")
+
+
+def png_with_exif(exif: bytes) -> bytes:
+    data = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(data, format="PNG", exif=exif)
+    return data.getvalue()
+
+
+def float_tiff(pixels: np.ndarray) -> bytes:
+    data = io.BytesIO()
+    Image.fromarray(pixels.astype(np.float32)).save(data, format="TIFF")
+    return data.getvalue()
+
+
+HUGE = np.full((1300, 1300), -3e38)  # a 1 of +3e38 on -3e38: float32 block sums overflow, inf - inf is NaN
+HUGE[200:1100, 600:700] = 3e38
+
+
+@pytest.mark.parametrize("path", ["/api/v1/predict", "/api/v1/read"])
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (la_tiff(), 422),
+        (png_with_exif(b"II*\x00"), 422),
+        (png_with_exif(b"MM\x00*\x00\x00"), 422),
+        (float_tiff(HUGE), 200),
+    ],
+    ids=["La TIFF", "truncated EXIF II", "truncated EXIF MM", "float TIFF of +-3e38"],
+)
+def test_odd_but_decodable_images_are_not_a_500(client, path: str, data: bytes, status: int) -> None:
+    """Each of these once answered 500: Pillow's La mode, a 4-byte EXIF block, float sums overflowing."""
+    result = client.simulate_post(path, body=data, headers={"Content-Type": "application/octet-stream"})
+    assert result.status_code == status, result.text
+
+
 @pytest.mark.parametrize("path", ["/api/v1/predict", "/api/v1/read"])
 def test_float_tiff_of_nan_and_infinity_is_422(client, path: str) -> None:
     """Non-finite samples hold no ink: a blank, not NaN arithmetic ending in a 500."""
@@ -130,6 +172,54 @@ def test_over_byte_limit_is_413() -> None:
     assert_error(result, 413, "too_large")
 
 
+def test_read_of_a_grid_of_dots_is_422_too_complex(client) -> None:
+    """6,400 separate marks: each would cost a mask of the whole image (gigabytes), so they are refused."""
+    grid = np.full((640, 640), 255, np.uint8)
+    grid[::8, ::8] = grid[1::8, ::8] = grid[::8, 1::8] = grid[1::8, 1::8] = 0
+    result = client.simulate_post("/api/v1/read", body=png_bytes(grid), headers={"Content-Type": "image/png"})
+    assert_error(result, 422, "too_complex")
+
+
+def test_read_over_its_time_limit_is_422_too_complex() -> None:
+    """A 3-pixel-high line is hundreds of 'digits' wide: reading it took minutes before the limit."""
+    hasty = falcon.testing.TestClient(create_app(Config(read_seconds=0.5)))
+    line = np.full((3, 640), 255, np.uint8)
+    line[1] = 0
+    started = time.monotonic()
+    result = hasty.simulate_post("/api/v1/read", body=png_bytes(line), headers={"Content-Type": "image/png"})
+    assert_error(result, 422, "too_complex")
+    assert time.monotonic() - started < 10  # the limit, not the minutes the reading would take
+
+
+def test_multipart_image_over_the_byte_limit_is_413(seven_png: bytes) -> None:
+    small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_bytes=1000))))
+    body, ctype = multipart({"image": ("seven.png", seven_png, "image/png")})
+    assert len(seven_png) > 1000
+    assert_error(small.simulate_post("/api/v1/predict", body=body, headers={"Content-Type": ctype}), 413, "too_large")
+
+
+def test_multipart_with_non_utf8_part_headers_is_400(client, seven_png: bytes) -> None:
+    body = b'--XyZzy\r\nContent-Disposition: form-data; name="image"; filename="\xe9.png"\r\n\r\n' + seven_png
+    body += b"\r\n--XyZzy--\r\n"
+    result = client.simulate_post(
+        "/api/v1/read", body=body, headers={"Content-Type": "multipart/form-data; boundary=XyZzy"}
+    )
+    assert_error(result, 400, "invalid_multipart")
+
+
+@pytest.mark.parametrize("ctype", ["image/png", "multipart/form-data; boundary=XyZzy"])
+def test_chunked_upload_is_411(client, seven_png: bytes, ctype: str) -> None:
+    """A chunked upload (no Content-Length): its size is unknown until it is read, so it is refused up front."""
+    environ = falcon.testing.create_environ(
+        "/api/v1/predict", method="POST", body=seven_png, headers={"Content-Type": ctype}
+    )
+    del environ["CONTENT_LENGTH"]
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    start = falcon.testing.StartResponseMock()
+    body = json.loads(b"".join(client.app(environ, start)))
+    assert start.status.startswith("411") and body["code"] == "length_required"
+
+
 def test_over_pixel_limit_is_413(seven_png: bytes) -> None:
     small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_pixels=10_000))))
     result = small.simulate_post("/api/v1/predict", body=seven_png, headers={"Content-Type": "image/png"})
@@ -142,9 +232,10 @@ def test_multipart_without_the_field_is_400(client, seven_png: bytes) -> None:
     assert_error(result, 400, "missing_image")
 
 
-def test_malformed_multipart_is_400(client) -> None:
+@pytest.mark.parametrize("body", [b"--nope\r\ngarbage", b""])
+def test_malformed_or_empty_multipart_is_400(client, body: bytes) -> None:
     result = client.simulate_post(
-        "/api/v1/predict", body=b"--nope\r\ngarbage", headers={"Content-Type": "multipart/form-data; boundary=XyZzy"}
+        "/api/v1/predict", body=body, headers={"Content-Type": "multipart/form-data; boundary=XyZzy"}
     )
     assert_error(result, 400, "invalid_multipart")
 
