@@ -160,6 +160,16 @@ def test_largest_allowed_image_stays_within_the_memory_bound(server: ServerProce
     assert_still_serving(server, workers)
 
 
+def test_chunked_upload_is_411(server: ServerProcess) -> None:
+    """No Content-Length: a generator body makes requests send it chunked."""
+    workers = server.child_pids()
+    response = requests.post(
+        server.url + PREDICT, data=iter([DIGIT]), headers={"Content-Type": "image/png"}, timeout=15
+    )
+    assert response.status_code == 411 and response.json()["code"] == "length_required"
+    assert_still_serving(server, workers)
+
+
 def test_content_length_longer_than_the_body(server: ServerProcess) -> None:
     workers = server.child_pids()
     head = b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"

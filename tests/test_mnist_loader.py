@@ -84,9 +84,13 @@ def test_every_stage_prints_the_mnist_error_not_a_traceback(stage: str, tmp_path
     import subprocess
     import sys
 
+    build = tmp_path / "build"  # the trained models the exports start from, so they get as far as MNIST
+    build.mkdir()
+    (build / "model.keras").touch()
+    (build / "reader.keras").touch()
     result = subprocess.run(
         [sys.executable, "-m", stage],
-        env={**os.environ, "MNIST_DIR": str(tmp_path)},
+        env={**os.environ, "MNIST_DIR": str(tmp_path), "OUT_DIR": str(build)},
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
