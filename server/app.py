@@ -24,7 +24,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_error_handler(Exception, errors.handle_unexpected)
     app.add_error_handler(PreprocessError, errors.handle_preprocess_error)
 
-    app.add_route("/api/v1/predict", resources.Predict(classifier, config.limits, config.upload_seconds))
+    app.add_route("/api/v1/predict", resources.Predict(classifier, config))
     app.add_route("/api/v1/read", resources.Read(classifier, reader, config))
     app.add_route("/api/v1/model", resources.JsonDocument(config.model_card_path))
     app.add_route("/openapi.json", resources.JsonDocument(OPENAPI))

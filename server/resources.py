@@ -50,13 +50,13 @@ def digit_json(d: segment.Digit) -> dict:
 class Predict:
     """POST /api/v1/predict: one digit from one image."""
 
-    def __init__(self, classifier: Classifier, limits: preprocess.Limits, upload_seconds: float) -> None:
+    def __init__(self, classifier: Classifier, config: Config) -> None:
         self.classifier = classifier
-        self.limits = limits
-        self.upload_seconds = upload_seconds
+        self.config = config
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        image28 = preprocess.preprocess(uploads.read_image(req, self.limits, self.upload_seconds), self.limits)
+        limits = self.config.limits
+        image28 = preprocess.preprocess(uploads.read_image(req, limits, self.config.upload_seconds), limits)
         probabilities = self.classifier.predict(image28[None])[0]
         resp.media = prediction(probabilities, image28, self.classifier.sha256[:12])
 
