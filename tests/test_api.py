@@ -16,7 +16,7 @@ from digits.preprocess import Limits
 from server.app import create_app
 from server.config import Config
 from server.middleware import SECURITY_HEADERS
-from tests.conftest import png_bytes
+from tests.conftest import encode, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -93,31 +93,17 @@ def test_wide_sample_tiffs_are_read(client, mnist_test, path: str, mode: str, dt
     """16-bit of either byte order, 32-bit and float TIFFs: read, not a 500."""
     images, labels = mnist_test
     digit = np.asarray(Image.fromarray(images[np.flatnonzero(labels == 7)[0]]).resize((112, 112)), dtype) * 100
-    data = io.BytesIO()
-    Image.frombytes(mode, (112, 112), digit.tobytes()).save(data, format="TIFF")
-    result = client.simulate_post(path, body=data.getvalue(), headers={"Content-Type": "image/tiff"})
+    data = encode(Image.frombytes(mode, (112, 112), digit.tobytes()), "TIFF")
+    result = client.simulate_post(path, body=data, headers={"Content-Type": "image/tiff"})
     assert result.status_code == 200, result.text
     assert result.json["digit" if path.endswith("predict") else "text"] in (7, "7")
 
 
 def la_tiff() -> bytes:
     """Grey with premultiplied alpha (Pillow's mode La), which Pillow reads but will not write: an LA TIFF, patched."""
-    data = io.BytesIO()
-    Image.new("LA", (64, 64), (0, 255)).save(data, format="TIFF")
+    data = encode(Image.new("LA", (64, 64), (0, 255)), "TIFF")
     extra_samples_unassociated = b"\x52\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # tag 338, SHORT, 1 value: 2
-    return data.getvalue().replace(extra_samples_unassociated, extra_samples_unassociated[:-2] + b"\x01\x00")
-
-
-def png_with_exif(exif: bytes) -> bytes:
-    data = io.BytesIO()
-    Image.new("L", (64, 64), 255).save(data, format="PNG", exif=exif)
-    return data.getvalue()
-
-
-def float_tiff(pixels: np.ndarray) -> bytes:
-    data = io.BytesIO()
-    Image.fromarray(pixels.astype(np.float32)).save(data, format="TIFF")
-    return data.getvalue()
+    return data.replace(extra_samples_unassociated, extra_samples_unassociated[:-2] + b"\x01\x00")
 
 
 HUGE = np.full((1300, 1300), -3e38)  # a 1 of +3e38 on -3e38: float32 block sums overflow, inf - inf is NaN
@@ -129,9 +115,9 @@ HUGE[200:1100, 600:700] = 3e38
     ("data", "status"),
     [
         (la_tiff(), 422),
-        (png_with_exif(b"II*\x00"), 422),
-        (png_with_exif(b"MM\x00*\x00\x00"), 422),
-        (float_tiff(HUGE), 200),
+        (encode(Image.new("L", (64, 64), 255), "PNG", exif=b"II*\x00"), 422),
+        (encode(Image.new("L", (64, 64), 255), "PNG", exif=b"MM\x00*\x00\x00"), 422),
+        (encode(Image.fromarray(HUGE.astype(np.float32)), "TIFF"), 200),
     ],
     ids=["La TIFF", "truncated EXIF II", "truncated EXIF MM", "float TIFF of +-3e38"],
 )
@@ -146,9 +132,9 @@ def test_float_tiff_of_nan_and_infinity_is_422(client, path: str) -> None:
     """Non-finite samples hold no ink: a blank, not NaN arithmetic ending in a 500."""
     pixels = np.full((60, 60), np.nan, np.float32)
     pixels[10:50, 25:32] = np.inf
-    data = io.BytesIO()
-    Image.fromarray(pixels).save(data, format="TIFF")
-    result = client.simulate_post(path, body=data.getvalue(), headers={"Content-Type": "image/tiff"})
+    result = client.simulate_post(
+        path, body=encode(Image.fromarray(pixels), "TIFF"), headers={"Content-Type": "image/tiff"}
+    )
     assert_error(result, 422, "no_digit")
 
 
