@@ -68,18 +68,20 @@ def with_rates(table: dict[str, dict]) -> dict[str, dict]:
     return table
 
 
-def _score_chunk(args: tuple[list[renders.Render], str]) -> dict[str, dict]:
-    items, model_path = args
+def _score_shard(args: tuple[str, int, int, int, str]) -> dict[str, dict]:
+    """Render and score one worker's share: every `shards`-th digit, from its own seed."""
+    source, shard, shards, per_kind, model_path = args
+    images, labels = load_source(source)
+    count = per_kind // shards + (shard < per_kind % shards)
+    items = renders.renders(images[shard::shards], labels[shard::shards], count, SEEDS[source] + shard)
     return score(items, Classifier(Path(model_path)))
 
 
 def evaluate(source: str, per_kind: int, workers: int = 2, model: Path = DEFAULT_MODEL) -> dict[str, dict]:
-    """Render and score, spread over worker processes; rows merged per kind."""
-    images, labels = load_source(source)
-    items = renders.renders(images, labels, per_kind, SEEDS[source])
-    chunks = [(items[i::workers], str(model)) for i in range(workers)]
+    """Render and score in worker processes, each on its own digits; rows merged per kind."""
+    shards = [(source, k, workers, per_kind, str(model)) for k in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_score_chunk, chunks))
+        parts = list(pool.map(_score_shard, shards))
     merged: dict[str, dict] = {}
     for part in parts:
         for kind, row in part.items():
@@ -108,7 +110,7 @@ def main() -> int:
     """Run the evaluation and write artifacts/evaluation.json (test source only)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", choices=sorted(SEEDS), default="test")
-    parser.add_argument("--per-kind", type=int, default=1000)
+    parser.add_argument("--per-kind", type=int, default=10_000, help="digits per kind (10,000: every test digit once)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="an ONNX model to compare (not reported)")
     args = parser.parse_args()
     started = time.time()
