@@ -174,9 +174,17 @@ def _rows(pixels: np.ndarray | Image.Image, top: int, bottom: int) -> np.ndarray
     """Rows top..bottom as an array; of a Pillow image only those rows are copied."""
     if isinstance(pixels, Image.Image):
         rows = np.asarray(pixels.crop((0, top, pixels.width, bottom)))
+        if _unsigned_32_bit(pixels):
+            rows = rows.view(np.uint32)
         # A float TIFF may hold NaN or infinity: no ink there, rather than NaN everywhere after averaging.
         return np.nan_to_num(rows, nan=0.0, posinf=0.0, neginf=0.0) if rows.dtype.kind == "f" else rows
     return pixels[top:bottom]
+
+
+def _unsigned_32_bit(image: Image.Image) -> bool:
+    """An unsigned 32-bit TIFF: Pillow stores it as signed "I", so values from 2**31 up read below zero."""
+    tags = getattr(image, "tag_v2", None)
+    return image.mode == "I" and tags is not None and tags.get(258, (0,))[0] == 32 and tags.get(339, (1,))[0] == 1
 
 
 def _peak(image: Image.Image) -> float:

@@ -84,6 +84,19 @@ def test_16_bit_tiff_either_byte_order(seven: np.ndarray, classifier: Classifier
     assert reads_as(data, classifier) == 7
 
 
+def test_unsigned_32_bit_tiff_is_not_read_as_negative(seven: np.ndarray) -> None:
+    """Pillow opens an unsigned 32-bit TIFF as signed "I": values from 2**31 up would wrap below zero."""
+    big = np.asarray(Image.fromarray(seven).resize((112, 112), Image.Resampling.BICUBIC)).astype(np.float64) / 255
+    unsigned = np.round(big * 4_000_000_000).astype("<u4")
+    tiff = encode(Image.frombytes("I", (112, 112), unsigned.tobytes(), "raw", "I;32"), "TIFF")
+    signed_format, unsigned_format = (b"\x53\x01\x03\x00\x01\x00\x00\x00" + bytes([n, 0]) for n in (2, 1))
+    assert tiff.count(signed_format) == 1  # Pillow writes "I" as signed; the file says unsigned once patched
+    data = tiff.replace(signed_format, unsigned_format)
+    assert Image.open(io.BytesIO(data)).tag_v2[339] == (1,)
+    as_float = encode(Image.fromarray(big.astype(np.float32), mode="F"), "TIFF")
+    np.testing.assert_allclose(preprocess.preprocess(data), preprocess.preprocess(as_float), atol=1e-3)
+
+
 def test_palette_and_one_bit(seven: np.ndarray, classifier: Classifier) -> None:
     light = Image.fromarray(big_dark_on_light(seven))
     assert reads_as(encode(light.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE), "PNG"), classifier) == 7
