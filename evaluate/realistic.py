@@ -110,15 +110,16 @@ def main() -> int:
     """Run the evaluation and write artifacts/evaluation.json (test source only)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", choices=sorted(SEEDS), default="test")
-    parser.add_argument("--per-kind", type=int, default=10_000, help="digits per kind (10,000: every test digit once)")
+    parser.add_argument("--per-kind", type=int, help="digits per kind; by default every digit of the source once")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="an ONNX model to compare (not reported)")
     args = parser.parse_args()
     started = time.time()
-    table = evaluate(args.source, args.per_kind, model=args.model)
+    per_kind = args.per_kind or len(load_source(args.source)[1])
+    table = evaluate(args.source, per_kind, model=args.model)
     print(markdown(table))
     print(f"({time.time() - started:.0f} s)")
     if args.source == "test" and args.model.resolve() == DEFAULT_MODEL.resolve():  # only the shipped model is reported
-        REPORT.write_text(json.dumps({"source": "MNIST test", "per_kind": args.per_kind, "kinds": table}, indent=1))
+        REPORT.write_text(json.dumps({"source": "MNIST test", "per_kind": per_kind, "kinds": table}, indent=1))
     return 0
 
 

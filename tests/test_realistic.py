@@ -25,7 +25,7 @@ def test_user_like_renders_of_mnist_test_digits(mnist_dir) -> None:
 
 
 @pytest.mark.slow
-def test_the_evaluation_splits_the_digits_between_its_workers(mnist_dir) -> None:
+def test_the_evaluation_splits_each_kinds_count_between_its_workers(mnist_dir) -> None:
     table = realistic.evaluate("validation", per_kind=5, workers=2)
     assert set(table) == {*renders.HANDWRITTEN, "printed"}
     assert all(row["digits"] == 5 for row in table.values()), table  # 3 from one worker, 2 from the other
