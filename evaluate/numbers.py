@@ -10,6 +10,7 @@ import argparse
 import difflib
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from train import mnist
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "evaluation_numbers.json"
 SEED = 4242
+PER_KIND = 200  # numbers of each kind in the report
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,9 @@ class Number:
     kind: str
 
 
-def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: int) -> list[Number]:
-    """Numbers of every kind: (4 digits | 2-6 digits) x (separated | touching) x (canvas | photo)."""
+def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: int) -> Iterator[Number]:
+    """Numbers of every kind, made as they are read: (4 | 2-6 digits) x (separated | touching) x (canvas | photo)."""
     rng = np.random.default_rng(seed)
-    items = []
     for lengths in ("4", "2-6"):
         for spacing in ("separated", "touching"):
             for medium in ("canvas", "photo"):
@@ -47,8 +48,7 @@ def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: in
                     picks = rng.choice(len(images), size=count, replace=False)
                     data = renders.number(rng, [images[i] for i in picks], spacing == "touching", medium)
                     text = "".join(str(labels[i]) for i in picks)
-                    items.append(Number(data, text, f"{lengths} digits, {spacing}, {medium}"))
-    return items
+                    yield Number(data, text, f"{lengths} digits, {spacing}, {medium}")
 
 
 def read_text(data: bytes, classifier: Classifier, reader: Reader) -> str:
@@ -59,7 +59,7 @@ def read_text(data: bytes, classifier: Classifier, reader: Reader) -> str:
         return ""
 
 
-def score(items: list[Number], classifier: Classifier, reader: Reader) -> dict[str, dict]:
+def score(items: Iterable[Number], classifier: Classifier, reader: Reader) -> dict[str, dict]:
     """Per kind: exact-string accuracy and per-digit accuracy (aligned matches over true digits)."""
     table: dict[str, dict] = {}
     for item in items:
@@ -104,7 +104,7 @@ def markdown(table: dict[str, dict], single: dict) -> str:
 def main() -> int:
     """Run and write artifacts/evaluation_numbers.json."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--per-kind", type=int, default=200)
+    parser.add_argument("--per-kind", type=int, default=PER_KIND)
     parser.add_argument(
         "--source",
         choices=("test", "validation"),
