@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train train-reader export evaluate bench soak clean
+.PHONY: install serve test lint train train-line-model export evaluate bench soak clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,14 +30,14 @@ lint: $(VENV)/.dev
 	$(PY) -m ruff format --check .
 
 train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
-	$(PY) -m train.train
+	$(PY) -m train.classifier
 
-train-reader: $(VENV)/.dev  ## the number reader behind /api/v1/read (READER_MEMBERS, READER_EPOCHS, LINES override)
-	$(PY) -m train.reader
+train-line-model: $(VENV)/.dev  ## the CTC line model behind /api/v1/read (LINE_MEMBERS, LINE_EPOCHS, LINES override)
+	$(PY) -m train.line_model
 
-export: $(VENV)/.dev  ## build/model.keras, build/reader.keras -> artifacts/*.onnx + their cards
-	$(PY) -m export.export
-	$(PY) -m export.reader
+export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/*.onnx + their cards
+	$(PY) -m export.classifier
+	$(PY) -m export.line_model
 
 evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, single and whole numbers
 	$(PY) -m evaluate.realistic

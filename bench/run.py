@@ -22,10 +22,9 @@ import numpy as np
 from PIL import Image
 
 from bench import servers
+from datasets import mnist, provenance, renders
 from digits import preprocess
 from digits.classifier import Classifier
-from evaluate import renders
-from train import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "bench.json"
@@ -182,6 +181,7 @@ def main() -> int:
     """Run both parts and write the report."""
     png = canvas_png()
     report = {"machine": {"cpus": os.cpu_count()}, "in_process": in_process(png), "http": over_http(png)}
+    report["measured"] = provenance.measured()
     REPORT.write_text(json.dumps(report, indent=1))
     print(markdown(report))
     return 0

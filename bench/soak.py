@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import servers
 from bench.run import body_file, canvas_png, wrk
-from train import mnist
+from datasets import mnist, provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "soak.json"
@@ -81,7 +81,7 @@ def main() -> int:
     """Soak, then fault; write the report."""
     seconds = int(os.environ.get("SOAK_SECONDS", 60))
     with body_file(canvas_png()) as body:
-        report = {"soak": soak(body, seconds), "fault": fault(body, 20)}
+        report = {"soak": soak(body, seconds), "fault": fault(body, 20), "measured": provenance.measured()}
     REPORT.write_text(json.dumps(report, indent=1))
     print(markdown(report))
     return 0

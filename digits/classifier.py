@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from digits import contract
+from digits import artifacts, contract
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT / "artifacts" / "model.onnx"
+DEFAULT_MODEL = artifacts.CLASSIFIER
 
 
 class Classifier:
@@ -25,6 +24,7 @@ class Classifier:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         model_bytes = Path(path).read_bytes()
         self.sha256 = hashlib.sha256(model_bytes).hexdigest()
+        self.version = self.sha256[:12]  # what responses and the model card call the model
         self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         contract.check_session(self.session)
 

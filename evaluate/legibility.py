@@ -18,10 +18,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from digits.classifier import Classifier
-from digits.reader import Reader
+from datasets import mnist, provenance
+from digits.models import Models
 from evaluate import numbers, realistic
-from train import mnist
 
 TILE = (400, 150)  # one number, scaled to fit, with its index in the corner
 PER_SHEET = 10  # two columns of five: small enough to read on one screen
@@ -93,10 +92,11 @@ def main() -> int:
         items = list(itertools.islice((item for item in evaluated if item.kind == args.kind), args.count))
         if not items:
             parser.error(f"no numbers of kind {args.kind!r}")
-        classifier, reader = Classifier(), Reader()
-        service = [numbers.read_text(item.data, classifier, reader) for item in items]
+        models = Models.load()
+        service = [numbers.read_text(item.data, models) for item in items]
         write_sheets(items, args.folder / "sheets")
         key = {"source": args.source, "kind": args.kind, "truth": [item.text for item in items], "service": service}
+        key["measured"] = provenance.measured()  # when, and at which commit, the service read them
         key_path.write_text(json.dumps(key, indent=1))
         print(f"{len(items)} numbers on sheets in {args.folder / 'sheets'}; the key is {key_path}")
         return 0

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digits import preprocess, segment
-from digits.classifier import Classifier
-from digits.reader import Reader
-from evaluate import realistic, renders
-from train import mnist
+from datasets import mnist, provenance, renders
+from digits import pipeline, preprocess
+from digits.models import Models
+from evaluate import realistic
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "evaluation_numbers.json"
@@ -51,19 +50,19 @@ def make_numbers(images: np.ndarray, labels: np.ndarray, per_kind: int, seed: in
                     yield Number(data, text, f"{lengths} digits, {spacing}, {medium}")
 
 
-def read_text(data: bytes, classifier: Classifier, reader: Reader) -> str:
+def read_text(data: bytes, models: Models) -> str:
     """The text /api/v1/read would answer ('' for no digit)."""
     try:
-        return segment.read_number(data, classifier.predict, reader.line_frames).text
+        return pipeline.read_number(data, models).text
     except preprocess.NoDigit:
         return ""
 
 
-def score(items: Iterable[Number], classifier: Classifier, reader: Reader) -> dict[str, dict]:
+def score(items: Iterable[Number], models: Models) -> dict[str, dict]:
     """Per kind: exact-string accuracy and per-digit accuracy (aligned matches over true digits)."""
     table: dict[str, dict] = {}
     for item in items:
-        answer = read_text(item.data, classifier, reader)
+        answer = read_text(item.data, models)
         row = table.setdefault(item.kind, {"numbers": 0, "exact": 0, "digits": 0, "digits_right": 0})
         row["numbers"] += 1
         row["exact"] += answer == item.text
@@ -76,15 +75,15 @@ def score(items: Iterable[Number], classifier: Classifier, reader: Reader) -> di
     return table
 
 
-def single_digits(images: np.ndarray, labels: np.ndarray, count: int, classifier: Classifier, reader: Reader) -> dict:
+def single_digits(images: np.ndarray, labels: np.ndarray, count: int, models: Models) -> dict:
     """The same canvas renders of single digits through /predict's path and /read's path."""
     rng = np.random.default_rng(SEED + 1)
     predict_right = read_right = 0
     for i in rng.choice(len(images), size=count, replace=False):
         data = renders.canvas(rng, images[i])
-        predicted = int(classifier.predict(preprocess.preprocess(data)[None])[0].argmax())
+        predicted = pipeline.read_digit(data, models).digit
         predict_right += predicted == labels[i]
-        read_right += read_text(data, classifier, reader) == str(labels[i])
+        read_right += read_text(data, models) == str(labels[i])
     return {"images": count, "predict_accuracy": predict_right / count, "read_accuracy": read_right / count}
 
 
@@ -114,12 +113,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     images, labels = realistic.load_source(args.source)
-    classifier, reader = Classifier(), Reader()
-    table = score(make_numbers(images, labels, args.per_kind, SEED), classifier, reader)
-    single = single_digits(images, labels, 4 * args.per_kind, classifier, reader)
+    models = Models.load()
+    table = score(make_numbers(images, labels, args.per_kind, SEED), models)
+    single = single_digits(images, labels, 4 * args.per_kind, models)
     print(markdown(table, single))
     if args.source == "test":
-        REPORT.write_text(json.dumps({"source": "MNIST test", "kinds": table, "single_digits": single}, indent=1))
+        report = {"source": "MNIST test", "kinds": table, "single_digits": single, "measured": provenance.measured()}
+        REPORT.write_text(json.dumps(report, indent=1))
     return 0
 
 

@@ -1,60 +1,109 @@
-"""One JSON error shape for every failure: {"code": machine-readable, "message": for people}."""
+"""Every error code the server answers, and one JSON shape for them: {"code", "message", "request_id", ...}."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import falcon
 
-from digits.preprocess import PreprocessError
+if TYPE_CHECKING:  # only for an annotation: the registry needs nothing from digits/
+    from digits.preprocess import PreprocessError
 
 log = logging.getLogger("server")
 
-PREPROCESS_STATUS = {
-    "invalid_image": falcon.HTTP_400,
-    "too_large": falcon.HTTP_413,
-    "no_digit": falcon.HTTP_422,
-    "too_complex": falcon.HTTP_422,
+
+@dataclass(frozen=True)
+class Code:
+    """An error code's HTTP status and what it means."""
+
+    status: str  # falcon's status line, e.g. falcon.HTTP_413
+    description: str
+
+    @property
+    def status_code(self) -> int:
+        """The status as a number, e.g. 413."""
+        return falcon.http_status_to_code(self.status)
+
+
+# The one list: the page's messages (web/js/messages.js) and openapi.json are tested against it.
+CODES: dict[str, Code] = {
+    "bad_request": Code(falcon.HTTP_400, "a request falcon cannot parse, e.g. a malformed header"),
+    "invalid_image": Code(falcon.HTTP_400, "not a PNG, JPEG, WebP, GIF, BMP or TIFF image, or truncated"),
+    "invalid_multipart": Code(falcon.HTTP_400, "a malformed multipart form"),
+    "missing_image": Code(falcon.HTTP_400, "a multipart form without an `image` field"),
+    "not_found": Code(falcon.HTTP_404, "no such route"),
+    "method_not_allowed": Code(falcon.HTTP_405, "the route does not take this method"),
+    "request_timeout": Code(falcon.HTTP_408, "the request head took over HEAD_SECONDS (server.worker answers it)"),
+    "upload_timeout": Code(falcon.HTTP_408, "the body took over UPLOAD_SECONDS to arrive"),
+    "length_required": Code(falcon.HTTP_411, "a chunked upload: its size is unknown until it is all read"),
+    "too_large": Code(falcon.HTTP_413, "over MAX_UPLOAD_BYTES or MAX_IMAGE_PIXELS"),
+    "unsupported_media_type": Code(falcon.HTTP_415, "a Content-Type other than an image or a multipart form"),
+    "no_digit": Code(falcon.HTTP_422, "the image is blank"),
+    "too_complex": Code(falcon.HTTP_422, "/read: too many separate marks, or over READ_SECONDS to read"),
+    "internal_error": Code(falcon.HTTP_500, "a bug: logged with the request id, nothing internal revealed"),
 }
-# Falcon's own errors (routing, media parsing) get a code derived from their status.
-STATUS_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    411: "length_required",
-    413: "too_large",
-    415: "unsupported_media_type",
-}
+# Falcon's own errors (routing, header parsing) get the code of their status. Any other status it
+# raises (a 416 for a Range past a static file's end) answers bad_request, or internal_error if 5xx.
+FALCON_OWN = (
+    "bad_request",
+    "not_found",
+    "method_not_allowed",
+    "length_required",
+    "too_large",
+    "unsupported_media_type",
+)
+FALCON_CODES = {CODES[code].status_code: code for code in FALCON_OWN}
+
+
+def _known(code: str) -> str:
+    if code not in CODES:
+        raise ValueError(f"error code {code!r} is not in server.errors.CODES")
+    return code
+
+
+def error_body(code: str, message: str, request_id: str | None = None, **fields: object) -> dict:
+    """An error's JSON: code, message, the request id when there is one, then extra fields (e.g. limit_bytes)."""
+    body: dict = {"code": _known(code), "message": message}
+    if request_id:
+        body["request_id"] = request_id
+    return {**body, **fields}
 
 
 class ApiError(falcon.HTTPError):
-    """An HTTP error with the API's machine-readable code."""
+    """An HTTP error with a code from CODES (which sets its status) and extra fields for its JSON body."""
 
-    def __init__(self, status: str, code: str, message: str) -> None:
-        super().__init__(status, title=code, description=message)
+    def __init__(self, code: str, message: str, **fields: object) -> None:
+        super().__init__(CODES[_known(code)].status, title=code, description=message)
         self.api_code = code
+        self.fields = fields
 
 
 def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
-    """Error serializer: always JSON, always code + message (+ the request id)."""
-    code = getattr(exc, "api_code", None) or STATUS_CODES.get(exc.status_code, "error")
-    body = {"code": code, "message": exc.description or exc.title or code}
-    request_id = getattr(req.context, "request_id", None)
-    if request_id:
-        body["request_id"] = request_id
-    resp.media = body
+    """Error serializer: always JSON, always a registered code + message (+ the request id, extra fields)."""
+    if isinstance(exc, ApiError):
+        code, fields = exc.api_code, exc.fields
+    else:
+        fallback = "internal_error" if exc.status_code >= 500 else "bad_request"
+        code, fields = FALCON_CODES.get(exc.status_code, fallback), {}
+    message = exc.description or exc.title or code
+    resp.media = error_body(code, message, getattr(req.context, "request_id", None), **fields)
     resp.content_type = falcon.MEDIA_JSON
 
 
 def handle_preprocess_error(req: falcon.Request, resp: falcon.Response, exc: PreprocessError, params: dict) -> None:
     """Input that cannot become a digit is the client's problem: a 4xx with the error's code."""
-    raise ApiError(PREPROCESS_STATUS.get(exc.code, falcon.HTTP_400), exc.code, str(exc))
+    fields = {}
+    limits = getattr(req.context, "limits", None)  # set by server.uploads.read_image
+    # The body was already held to the byte limit there, so too_large from decoding is the pixel limit.
+    if exc.code == "too_large" and limits is not None:
+        fields["limit_pixels"] = limits.max_pixels
+    raise ApiError(exc.code, str(exc), **fields)
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict) -> None:
     """Log the traceback with the request id; tell the client nothing about internals."""
     request_id = getattr(req.context, "request_id", "-")
     log.exception("request %s failed: %s %s", request_id, req.method, req.path)
-    raise ApiError(
-        falcon.HTTP_500, "internal_error", f"Something went wrong on our side; quote request id {request_id}."
-    )
+    raise ApiError("internal_error", f"Something went wrong on our side; quote request id {request_id}.")

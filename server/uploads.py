@@ -27,7 +27,9 @@ def multipart_options() -> MultipartParseOptions:
 
 
 def _too_large(limits: Limits) -> ApiError:
-    return ApiError(falcon.HTTP_413, "too_large", f"The upload is over the limit of {limits.max_bytes:,} bytes.")
+    return ApiError(
+        "too_large", f"The upload is over the limit of {limits.max_bytes:,} bytes.", limit_bytes=limits.max_bytes
+    )
 
 
 def _read_bounded(stream, limits: Limits) -> bytes:
@@ -39,12 +41,13 @@ def _read_bounded(stream, limits: Limits) -> bytes:
 
 def read_image(req: falcon.Request, limits: Limits, seconds: float = DEFAULT_UPLOAD_SECONDS) -> bytes:
     """The image bytes of a request, read within `seconds`, or an ApiError saying what is wrong with it."""
+    req.context.limits = limits  # server.errors names the pixel limit from it if decoding the image hits it
     try:
         with deadline.time_limit(seconds):
             return _read_image(req, limits)
     except deadline.Expired:
         raise ApiError(
-            falcon.HTTP_408, "upload_timeout", f"The upload took longer than {seconds:g} s; send it in one go."
+            "upload_timeout", f"The upload took longer than {seconds:g} s; send it in one go.", limit_seconds=seconds
         ) from None
 
 
@@ -52,7 +55,6 @@ def _read_image(req: falcon.Request, limits: Limits) -> bytes:
     media_type = (req.content_type or "").split(";")[0].strip().lower()
     if media_type not in RAW_TYPES and media_type != MULTIPART:
         raise ApiError(
-            falcon.HTTP_415,
             "unsupported_media_type",
             f"Send the image as raw bytes (image/png, image/jpeg, ...) or as multipart/form-data with a field "
             f"named '{FIELD}'; got {media_type or 'no Content-Type'}.",
@@ -61,11 +63,11 @@ def _read_image(req: falcon.Request, limits: Limits) -> bytes:
     if req.content_length is not None and req.content_length > limits.max_bytes + 64 * 1024:
         raise _too_large(limits)
     if req.content_length is None and req.get_header("Transfer-Encoding"):  # chunked: size unknown until read
-        raise ApiError(falcon.HTTP_411, "length_required", "Send the upload with a Content-Length header.")
+        raise ApiError("length_required", "Send the upload with a Content-Length header.")
     if media_type != MULTIPART:
         return _read_bounded(req.bounded_stream, limits)
     if not req.content_length:
-        raise ApiError(falcon.HTTP_400, "invalid_multipart", "The multipart body is empty.")
+        raise ApiError("invalid_multipart", "The multipart body is empty.")
     try:
         for part in req.get_media():
             if part.name == FIELD:
@@ -73,13 +75,9 @@ def _read_image(req: falcon.Request, limits: Limits) -> bytes:
     except ApiError:  # the part is over the byte limit: 413, not a malformed body
         raise
     except UnicodeDecodeError as exc:  # falcon decodes part headers as UTF-8
-        raise ApiError(falcon.HTTP_400, "invalid_multipart", "A part's headers are not UTF-8.") from exc
+        raise ApiError("invalid_multipart", "A part's headers are not UTF-8.") from exc
     except falcon.MediaMalformedError as exc:
-        raise ApiError(
-            falcon.HTTP_400, "invalid_multipart", f"The multipart body is malformed: {exc.description}"
-        ) from exc
+        raise ApiError("invalid_multipart", f"The multipart body is malformed: {exc.description}") from exc
     except falcon.HTTPError as exc:  # e.g. too many parts
-        raise ApiError(
-            falcon.HTTP_400, "invalid_multipart", f"The multipart body is refused: {exc.description}"
-        ) from exc
-    raise ApiError(falcon.HTTP_400, "missing_image", f"The multipart form has no file field named '{FIELD}'.")
+        raise ApiError("invalid_multipart", f"The multipart body is refused: {exc.description}") from exc
+    raise ApiError("missing_image", f"The multipart form has no file field named '{FIELD}'.")

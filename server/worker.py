@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 
 from gunicorn.workers.sync import SyncWorker
 
 from server import deadline
+from server.config import Config
+from server.errors import error_body
 from server.middleware import SECURITY_HEADERS
 
-HEAD_SECONDS = float(os.environ.get("HEAD_SECONDS", 10))
 
-
-def timeout_response() -> bytes:
+def timeout_response(seconds: float) -> bytes:
     """A 408 in the API's error shape, written by the worker since no request reached the app."""
-    body = json.dumps({"code": "request_timeout", "message": f"The request head took over {HEAD_SECONDS:g} s."})
+    message = f"The request head took over {seconds:g} s."
+    body = json.dumps(error_body("request_timeout", message, limit_seconds=seconds))
     headers = {
         "Connection": "close",
         "Content-Type": "application/json",
@@ -32,10 +32,14 @@ def timeout_response() -> bytes:
 
 
 class Worker(SyncWorker):
-    """A sync worker that answers 408 to a client whose headers take longer than HEAD_SECONDS."""
+    """A sync worker that answers 408 to a client whose headers take longer than Config.head_seconds."""
+
+    def init_process(self) -> None:
+        self.head_seconds = Config.from_env().head_seconds
+        super().init_process()
 
     def handle(self, listener, client, addr) -> None:
-        deadline.start(HEAD_SECONDS)
+        deadline.start(self.head_seconds)
         try:
             super().handle(listener, client, addr)
         finally:
@@ -49,6 +53,6 @@ class Worker(SyncWorker):
         if not isinstance(exc, deadline.Expired):
             super().handle_error(req, client, addr, exc)
             return
-        self.log.info("408: %s sent no complete request head within %g s", addr, HEAD_SECONDS)
+        self.log.info("408: %s sent no complete request head within %g s", addr, self.head_seconds)
         with contextlib.suppress(OSError):  # the client may be gone
-            client.sendall(timeout_response())
+            client.sendall(timeout_response(self.head_seconds))

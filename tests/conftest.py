@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -32,7 +34,7 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """The 10k MNIST test images and labels."""
-    from train import mnist
+    from datasets import mnist
 
     return mnist.load_split("test")
 
@@ -41,6 +43,11 @@ def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def client() -> falcon.testing.TestClient:
     """The app in-process, serving the shipped model."""
     return falcon.testing.TestClient(create_app(Config()))
+
+
+def run_stage(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a stage (`python -m module`) from the repository root, its output captured."""
+    return subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digits.preprocess import Limits
 from server.app import create_app
 from server.config import Config
 from server.middleware import SECURITY_HEADERS
@@ -153,7 +152,7 @@ def test_other_media_types_are_415(client, seven_png: bytes, ctype: str | None) 
 
 
 def test_over_byte_limit_is_413() -> None:
-    small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_bytes=1000))))
+    small = falcon.testing.TestClient(create_app(Config(max_upload_bytes=1000)))
     result = small.simulate_post("/api/v1/predict", body=b"\0" * 5000, headers={"Content-Type": "image/png"})
     assert_error(result, 413, "too_large")
 
@@ -178,7 +177,7 @@ def test_read_over_its_time_limit_is_422_too_complex() -> None:
 
 
 def test_multipart_image_over_the_byte_limit_is_413(seven_png: bytes) -> None:
-    small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_bytes=1000))))
+    small = falcon.testing.TestClient(create_app(Config(max_upload_bytes=1000)))
     body, ctype = multipart({"image": ("seven.png", seven_png, "image/png")})
     assert len(seven_png) > 1000
     assert_error(small.simulate_post("/api/v1/predict", body=body, headers={"Content-Type": ctype}), 413, "too_large")
@@ -207,7 +206,7 @@ def test_chunked_upload_is_411(client, seven_png: bytes, ctype: str) -> None:
 
 
 def test_over_pixel_limit_is_413(seven_png: bytes) -> None:
-    small = falcon.testing.TestClient(create_app(Config(limits=Limits(max_pixels=10_000))))
+    small = falcon.testing.TestClient(create_app(Config(max_image_pixels=10_000)))
     result = small.simulate_post("/api/v1/predict", body=seven_png, headers={"Content-Type": "image/png"})
     assert_error(result, 413, "too_large")
 

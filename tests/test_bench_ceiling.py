@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon.testing
 
 from bench.ceiling_app import create_ceiling_app
-from evaluate import renders
+from datasets import renders
 
 
 def test_the_ceiling_routes_read_the_body_and_answer(mnist_test) -> None:

@@ -22,7 +22,7 @@ import requests
 from PIL import Image, ImageChops, ImageDraw
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from evaluate import renders
+from datasets import renders
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from digits import preprocess, segment
-from digits.classifier import Classifier
-from digits.reader import Reader
+from digits import pipeline, preprocess
+from digits.models import Models
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_IMAGES = []
@@ -25,7 +24,7 @@ for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"):
     buffer = io.BytesIO()
     canvas.convert("RGB" if fmt == "JPEG" else "L").save(buffer, format=fmt)
     SEED_IMAGES.append(buffer.getvalue())
-CLASSIFIER, READER = Classifier(), Reader()
+MODELS = Models.load()
 
 
 def outcome(data: bytes) -> str:
@@ -106,7 +105,7 @@ def test_reading_random_strokes_answers_or_raises_only_documented_errors(width: 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     try:
-        reading = segment.read_number(buffer.getvalue(), CLASSIFIER.predict, READER.line_frames)
+        reading = pipeline.read_number(buffer.getvalue(), MODELS)
     except preprocess.PreprocessError as exc:
         assert exc.code == "no_digit"
         return

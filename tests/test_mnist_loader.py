@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train import mnist
+from datasets import mnist
 
 UNREACHABLE = ("http://127.0.0.1:9/",)  # the discard port: refused at once, like a machine with no network
 
@@ -74,7 +74,7 @@ def test_no_network_and_no_cache_is_one_clear_line(tmp_path: Path, monkeypatch) 
     assert not list((tmp_path / "cache").glob("*")), "no partial download may be left behind"
 
 
-STAGES = ("train.mnist", "train.train", "train.reader", "export.export", "export.reader",
+STAGES = ("datasets.mnist", "train.classifier", "train.line_model", "export.classifier", "export.line_model",
           "evaluate.realistic", "evaluate.numbers", "bench.run", "bench.soak")  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def test_every_stage_prints_the_mnist_error_not_a_traceback(stage: str, tmp_path
     build = tmp_path / "build"  # the trained models the exports start from, so they get as far as MNIST
     build.mkdir()
     (build / "model.keras").touch()
-    (build / "reader.keras").touch()
+    (build / "line_model.keras").touch()
     result = subprocess.run(
         [sys.executable, "-m", stage],
         env={**os.environ, "MNIST_DIR": str(tmp_path), "OUT_DIR": str(build)},

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digits import preprocess, segment
-from digits.classifier import Classifier
-from digits.reader import Reader
-from evaluate import numbers, renders
+from datasets import renders
+from digits import line_reread, pipeline, preprocess, segment
+from digits.models import Models
+from evaluate import numbers
 from tests.conftest import png_bytes
 
 
@@ -57,7 +57,7 @@ def test_a_digit_in_two_strokes_is_one_digit() -> None:
     draw = ImageDraw.Draw(image)
     draw.line([(110, 60), (90, 160), (200, 170), (200, 250), (90, 250)], fill=0, width=14)  # 5 without its bar
     draw.line([(115, 55), (210, 55)], fill=0, width=14)  # the bar, a separate stroke
-    assert len(segment.read_number(png_bytes(image), Classifier().predict, Reader().line_frames).digits) == 1
+    assert len(pipeline.read_number(png_bytes(image), Models.load()).digits) == 1
 
 
 def test_touching_digits_are_split(mnist_test) -> None:
@@ -65,7 +65,7 @@ def test_touching_digits_are_split(mnist_test) -> None:
     a, b = images[np.flatnonzero(labels == 3)[0]], images[np.flatnonzero(labels == 8)[0]]
     pair = np.maximum(np.pad(a, ((0, 0), (0, 18))), np.pad(b, ((0, 0), (18, 0))))  # 10 px of overlap
     big = 255 - np.asarray(Image.fromarray(pair).resize((460, 280), Image.Resampling.BICUBIC))
-    reading = segment.read_number(png_bytes(big), Classifier().predict, Reader().line_frames)
+    reading = pipeline.read_number(png_bytes(big), Models.load())
     assert reading.text == "38"
     (x3, _, w3, _), (x8, _, w8, _) = (d.box for d in reading.digits)
     assert x3 < x8 < x3 + w3 + 40 and x8 + w8 > 380 and w3 < 300 and w8 < 300  # side by side, each one digit wide
@@ -73,12 +73,12 @@ def test_touching_digits_are_split(mnist_test) -> None:
 
 def test_touching_numbers_get_one_box_per_digit_left_to_right(mnist_test) -> None:
     images, labels = mnist_test
-    rng, classifier, reader = np.random.default_rng(11), Classifier(), Reader()
+    rng, models = np.random.default_rng(11), Models.load()
     read_right = 0
     for _ in range(10):
         picks = rng.choice(len(images), size=4, replace=False)
         data = renders.number(rng, [images[i] for i in picks], touching=True, medium="canvas")
-        reading = segment.read_number(data, classifier.predict, reader.line_frames)
+        reading = pipeline.read_number(data, models)
         lefts = [d.box[0] for d in reading.digits]
         assert lefts == sorted(lefts) and all(d.box[2] > 0 and d.box[3] > 0 for d in reading.digits)
         assert all(d.image28.shape == (28, 28) and d.image28.max() > 0.5 for d in reading.digits)
@@ -89,10 +89,10 @@ def test_touching_numbers_get_one_box_per_digit_left_to_right(mnist_test) -> Non
 def test_the_whole_line_reading_overrules_pieces_it_plainly_disagrees_with(mnist_test) -> None:
     data, _ = row_of_digits(mnist_test, "2026")
     ink = preprocess.ink_map(preprocess.decode(data))
-    classifier, reader = Classifier(), Reader()
-    found = segment.segment(ink, classifier.predict, reader.line_frames)
-    assert segment._line_read(ink, found, [2, 0, 2, 6], reader.line_frames) is None  # agrees: the pieces stand
-    reread = segment._line_read(ink, found, [1, 7], reader.line_frames)  # pieces read wrongly: the line's reading wins
+    models = Models.load()
+    found = segment.segment(ink, models)
+    assert line_reread.reread(ink, found, [2, 0, 2, 6], models) is None  # agrees: the pieces stand
+    reread = line_reread.reread(ink, found, [1, 7], models)  # pieces read wrongly: the line's reading wins
     assert reread is not None and [int(p.read.argmax()) for p in reread] == [2, 0, 2, 6]
     lefts = [preprocess.bounding_box(p.mask)[2] for p in reread]
     assert lefts == sorted(lefts) and len(set(lefts)) == 4  # one piece per digit, left to right
@@ -104,10 +104,10 @@ def test_a_colon_between_digits_is_not_read_as_a_one(mnist_test) -> None:
     draw, x = ImageDraw.Draw(image), lefts[2] - 40
     for y in (50, 100):  # two dots, each far shorter than a digit, stacked in one column
         draw.ellipse([x - 8, y - 8, x + 8, y + 8], fill=0)
-    data, classifier, reader = png_bytes(np.asarray(image)), Classifier(), Reader()
+    data, models = png_bytes(np.asarray(image)), Models.load()
     ink = preprocess.ink_map(preprocess.decode(data))
-    assert len(segment.segment(ink, classifier.predict, reader.line_frames)) == 4
-    assert segment.read_number(data, classifier.predict, reader.line_frames).text == "1230"
+    assert len(segment.segment(ink, models)) == 4
+    assert pipeline.read_number(data, models).text == "1230"
 
 
 def test_dots_alone_are_still_read_not_an_error() -> None:
@@ -115,7 +115,7 @@ def test_dots_alone_are_still_read_not_an_error() -> None:
     draw = ImageDraw.Draw(image)
     for y in (80, 200):  # a lone colon: every group is short, the tallest one must stay
         draw.ellipse([140, y, 160, y + 20], fill=0)
-    reading = segment.read_number(png_bytes(np.asarray(image)), Classifier().predict, Reader().line_frames)
+    reading = pipeline.read_number(png_bytes(np.asarray(image)), Models.load())
     assert len(reading.digits) == 1
 
 
@@ -140,15 +140,15 @@ def test_predict_is_unchanged_by_read(client, mnist_test) -> None:
 def test_number_evaluation_at_small_size(mnist_test) -> None:
     """A regression floor, below the issue's targets (98% exact separated, 90% touching) not yet reached."""
     images, labels = mnist_test
-    classifier, reader = Classifier(), Reader()
-    table = numbers.score(numbers.make_numbers(images, labels, 10, seed=77), classifier, reader)
-    print(numbers.markdown(table, numbers.single_digits(images, labels, 40, classifier, reader)))
+    models = Models.load()
+    table = numbers.score(numbers.make_numbers(images, labels, 10, seed=77), models)
+    print(numbers.markdown(table, numbers.single_digits(images, labels, 40, models)))
     separated = [row for kind, row in table.items() if "separated" in kind]
     touching = [row for kind, row in table.items() if "touching" in kind]
     assert sum(r["digits_right"] for r in separated) / sum(r["digits"] for r in separated) >= 0.93
     assert sum(r["exact"] for r in separated) / sum(r["numbers"] for r in separated) >= 0.7
-    # The number reader lifted touching numbers from ~70% to ~90% per digit (README); this floor guards it.
+    # The line model lifted touching numbers from ~70% to ~90% per digit (README); this floor guards it.
     assert sum(r["digits_right"] for r in touching) / sum(r["digits"] for r in touching) >= 0.85
     assert sum(r["exact"] for r in touching) / sum(r["numbers"] for r in touching) >= 0.5
-    single = numbers.single_digits(images, labels, 50, classifier, reader)
+    single = numbers.single_digits(images, labels, 50, models)
     assert single["read_accuracy"] >= single["predict_accuracy"] - 0.02

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from datasets import renders
 from digits.classifier import Classifier
-from evaluate import realistic, renders
+from evaluate import realistic
 
 PER_KIND = 60  # ~500 renders: about a minute; `make evaluate` renders every test digit as each kind
 

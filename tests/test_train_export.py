@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from digits.classifier import Classifier
+from tests.conftest import run_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir: Path, tmp_path: Path, mnist_test):
     env = {**os.environ, "EPOCHS": "2", "MEMBERS": "2", "SUBSET": "2048", "REDRAWS": "400", "OUT_DIR": str(tmp_path),
            "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
-    train = subprocess.run([sys.executable, "-m", "train.train"], cwd=ROOT, env=env, capture_output=True, text=True)
+    train = run_stage("train.classifier", env)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     for name in ("model.keras", "training.json", "training_curves.png", "confusion_matrix.png"):
         assert (tmp_path / name).is_file(), name
@@ -28,9 +27,9 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir:
     assert report["config"]["epochs"] == 2 and len(report["history"]) == 2
     assert all(h["loss"][1] < h["loss"][0] for h in report["history"]), "each member learns"
     assert report["config"]["seed"] and report["parameters_per_member"] <= 400_000
-    assert report["config"]["redraws"] == 400, "pen-redrawn digits join the training set"
+    assert report["config"]["redraws_used"] == 400, "pen-redrawn digits join the training set"
 
-    export = subprocess.run([sys.executable, "-m", "export.export"], cwd=ROOT, env=env, capture_output=True, text=True)
+    export = run_stage("export.classifier", env)
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
     card = json.loads((tmp_path / "model.json").read_text())
     assert card["parity_with_keras"]["argmax_disagreements"] == 0
@@ -44,7 +43,7 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir:
 
 
 def test_export_refuses_a_model_that_differs_from_keras() -> None:
-    from export.export import ExportError, check_parity
+    from export.classifier import ExportError, check_parity
 
     p = np.full((4, 10), 0.1, dtype=np.float32)
     check_parity(p, p + 1e-6)
@@ -58,7 +57,7 @@ def test_export_refuses_a_model_that_differs_from_keras() -> None:
 
 @pytest.mark.slow
 def test_redrawn_training_digits_keep_their_labels_and_the_model_input_format(mnist_test) -> None:
-    from train.redraws import redraws
+    from datasets.redraws import redraws
 
     images, labels = mnist_test
     drawn, drawn_labels = redraws(images[:300], labels[:300], 200, seed=1)

@@ -21,9 +21,9 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
+from datasets import mnist, provenance
 from digits import contract
 from digits.classifier import Classifier
-from train import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 OPSET = 17
@@ -95,7 +95,7 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
     """Everything a user of artifacts/model.onnx needs to know about it."""
     return {
         "name": "mnist-cnn-ensemble",
-        "version": classifier.sha256[:12],
+        "version": classifier.version,
         "sha256": classifier.sha256,
         "file": onnx_path.name,
         "file_bytes": onnx_path.stat().st_size,
@@ -122,6 +122,7 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
         "data_md5": mnist.data_md5s(),
         "libraries": {name: importlib.metadata.version(name) for name in LIBRARIES},
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "measured": provenance.measured(),
     }
 
 

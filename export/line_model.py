@@ -1,7 +1,7 @@
-"""Convert the trained number reader to ONNX, prove it matches Keras, and write its card.
+"""Convert the trained CTC line model to ONNX, prove it matches Keras, and write its card.
 
-Same route as the classifier (export.export.to_onnx); the exported graph ends in a softmax, so it
-answers frame probabilities, which is what digits.reader decodes.
+Same route as the classifier (export.classifier.to_onnx); the exported graph ends in a softmax, so it
+answers frame probabilities, which is what digits.line_model decodes.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
-from digits import contract, reader
-from export.export import ARTIFACTS_DIR, BUILD_DIR, OPSET, ExportError, to_onnx
-from train import mnist
-from train import reader as training
+from datasets import mnist, provenance
+from digits import contract, line_model
+from export.classifier import ARTIFACTS_DIR, BUILD_DIR, OPSET, ExportError, to_onnx
+from train import line_model as training
 
 PARITY_LINES = 1000
 MAX_FRAME_DIFF = 1e-5
@@ -27,17 +27,17 @@ MAX_FRAME_DIFF = 1e-5
 
 def with_softmax(model: keras.Model) -> keras.Model:
     """The trained model (logits for CTC) with the probabilities the service decodes."""
-    return keras.Model(model.inputs, keras.layers.Softmax()(model.outputs[0]), name="reader")
+    return keras.Model(model.inputs, keras.layers.Softmax()(model.outputs[0]), name="line_model")
 
 
-def check_parity(model: keras.Model, session: reader.Reader, lines: np.ndarray) -> dict:
+def check_parity(model: keras.Model, session: line_model.LineModel, lines: np.ndarray) -> dict:
     """Same frames (within MAX_FRAME_DIFF) and the same readings from Keras and onnxruntime, or ExportError."""
     keras_frames = model.predict(lines[..., None], batch_size=250, verbose=0)
     onnx_frames = np.concatenate([session.frames(lines[i : i + 250]) for i in range(0, len(lines), 250)])
     max_diff = float(np.abs(keras_frames - onnx_frames).max())
     flat = keras_frames.shape[2:]  # each member's frames of each line: [T, 11]
     differ = sum(
-        [r.digit for r in reader.decode(a)] != [r.digit for r in reader.decode(b)]
+        [r.digit for r in line_model.ctc_greedy(a)] != [r.digit for r in line_model.ctc_greedy(b)]
         for a, b in zip(keras_frames.reshape(-1, *flat), onnx_frames.reshape(-1, *flat), strict=True)
     )
     if differ or max_diff > MAX_FRAME_DIFF:
@@ -47,33 +47,36 @@ def check_parity(model: keras.Model, session: reader.Reader, lines: np.ndarray) 
 
 @mnist.reports_errors
 def main() -> int:
-    """Export build/reader.keras to artifacts/reader.onnx and artifacts/reader.json."""
-    keras_path = BUILD_DIR / "reader.keras"
+    """Export build/line_model.keras to artifacts/line_model.onnx and artifacts/line_model.json."""
+    keras_path = BUILD_DIR / "line_model.keras"
     if not keras_path.is_file():
-        print(f"{keras_path} is missing: run `make train-reader` first", file=sys.stderr)
+        print(f"{keras_path} is missing: run `make train-line-model` first", file=sys.stderr)
         return 1
     images, labels = mnist.load_split("train")
     model = with_softmax(keras.models.load_model(keras_path))
-    onnx_path = ARTIFACTS_DIR / "reader.onnx"
+    onnx_path = ARTIFACTS_DIR / "line_model.onnx"
     to_onnx(
         model,
         onnx_path,
         inputs=(contract.LINE_INPUT_NAME, contract.LINE_INPUT_SHAPE, ("N", "W")),
-        output=(contract.LINE_OUTPUT_NAME, ("N", "T")),  # R, the number of readers, is fixed
-        doc="MNIST number readers; input line [N,28,W,1] white-on-black, "
-        f"output each reader's CTC frames [N,R,W/{contract.LINE_STRIDE},11], blank 0",
+        output=(contract.LINE_OUTPUT_NAME, ("N", "T")),  # R, the number of members, is fixed
+        doc="MNIST CTC line models; input line [N,28,W,1] white-on-black, "
+        f"output each member's CTC frames [N,R,W/{contract.LINE_STRIDE},11], blank 0",
     )
     _, val_idx = mnist.train_validation_indices(len(images))
-    lines, _ = training.make_lines(images[val_idx] / np.float32(255), labels[val_idx], PARITY_LINES, training.SEED)
+    validation = images[val_idx] / np.float32(255)
+    lines, _ = training.make_lines(validation, labels[val_idx], PARITY_LINES, training.CONFIG.seed)
     try:
-        parity = check_parity(model, reader.Reader(onnx_path), lines)
+        session = line_model.LineModel(onnx_path)
+        parity = check_parity(model, session, lines)
     except ExportError as exc:
         onnx_path.unlink()
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
-    trained = json.loads((BUILD_DIR / "reader_training.json").read_text())
+    trained = json.loads((BUILD_DIR / "line_model_training.json").read_text())
     card = {
-        "name": "mnist-number-reader",
+        "name": "mnist-ctc-line-model",
+        "version": session.version,
         "file": onnx_path.name,
         "file_bytes": onnx_path.stat().st_size,
         "opset": OPSET,
@@ -88,15 +91,16 @@ def main() -> int:
             },
         },
         "parameters": trained["parameters"],
-        "readers": trained["config"]["members"],
+        "members": trained["config"]["members"],
         "validation_lines_read_exactly": [m["validation_exact_accuracy"] for m in trained["members"]],
         "parity_with_keras": parity,
         "training": trained["config"],
         "training_seconds": trained["training_seconds"],
         "data_md5": mnist.data_md5s(),
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "measured": provenance.measured(),
     }
-    (ARTIFACTS_DIR / "reader.json").write_text(json.dumps(card, indent=2) + "\n")
+    (ARTIFACTS_DIR / "line_model.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {onnx_path} ({card['file_bytes']:,} bytes); parity max |dp| {parity['max_abs_probability_diff']:.1e}")
     return 0
 

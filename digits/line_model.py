@@ -1,14 +1,15 @@
-"""The shipped number reader (artifacts/reader.onnx): reads a line of digits, touching or not, with CTC.
+"""The CTC line model (artifacts/line_model.onnx): reads a line of digits, touching or not.
 
 Each output frame covers LINE_STRIDE columns of the line and scores "blank" or a digit; a digit is
 read where a run of frames says it, so the runs also say where each digit lies along the line.
 A line is read in several views (slightly narrower and wider, and shifted against the frame grid),
-each by several readers trained from different seeds: a stroke one view or reader mistakes for an
+each by several members trained from different seeds: a stroke one view or member mistakes for an
 extra "1" the others do not, so the reading all of them agree on best wins.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,18 +17,17 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from digits import contract
+from digits import artifacts, contract
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_READER = ROOT / "artifacts" / "reader.onnx"
+DEFAULT_LINE_MODEL = artifacts.LINE_MODEL
 STRETCHES = (1.0, 0.85, 1.15)  # the line's width, squeezed and stretched: digits' widths vary that much
 SHIFTS = (0, contract.LINE_STRIDE // 2)  # columns of offset against the frame grid: half a frame
 VIEWS = tuple((stretch, shift) for stretch in STRETCHES for shift in SHIFTS)
 
 
 @dataclass(frozen=True)
-class Read:
-    """One digit the reader found: its class, probabilities over the ten digits, and its frames."""
+class LineDigit:
+    """One digit the line model found: its class, probabilities over the ten digits, and its frames."""
 
     digit: int
     probabilities: np.ndarray  # [10], sums to 1
@@ -36,7 +36,7 @@ class Read:
     centre: float  # the middle of those frames, in the columns of the line as it was given (before any view)
 
 
-def decode(frames: np.ndarray, stretch: float = 1.0, shift: int = 0) -> list[Read]:
+def ctc_greedy(frames: np.ndarray, stretch: float = 1.0, shift: int = 0) -> list[LineDigit]:
     """Greedy CTC decoding of one line's frame probabilities [T, 11] (of a view: stretch, shift): runs of one class."""
     best = frames.argmax(axis=1)
     reads, start = [], 0
@@ -45,7 +45,7 @@ def decode(frames: np.ndarray, stretch: float = 1.0, shift: int = 0) -> list[Rea
             if best[start] != contract.BLANK:
                 digits = frames[start:t, 1:].max(axis=0)  # the run's most confident vote per digit
                 centre = ((start + t) / 2 * contract.LINE_STRIDE - shift) / stretch
-                reads.append(Read(int(best[start]) - 1, digits / digits.sum(), start, t - 1, centre))
+                reads.append(LineDigit(int(best[start]) - 1, digits / digits.sum(), start, t - 1, centre))
             start = t
     return reads
 
@@ -88,39 +88,41 @@ def views(line: np.ndarray) -> np.ndarray:
 
 
 def joint_log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
-    """Mean of log P(digits | frames) over a line's views [readers x views, T, 11]."""
+    """Mean of log P(digits | frames) over a line's views [members x views, T, 11]."""
     return float(np.mean([log_likelihood(view, digits) for view in frames]))
 
 
-def consensus(frames: np.ndarray) -> list[Read]:
-    """Of the views' greedy readings [readers x views, T, 11], the one all find likeliest, as a view that reads it."""
-    geometries = VIEWS * (len(frames) // len(VIEWS))  # each reader's views, reader by reader
-    readings = [decode(view, *geometry) for view, geometry in zip(frames, geometries, strict=True)]
+def consensus(frames: np.ndarray) -> list[LineDigit]:
+    """Of the views' greedy readings [members x views, T, 11], the one all find likeliest, as a view that reads it."""
+    geometries = VIEWS * (len(frames) // len(VIEWS))  # each member's views, member by member
+    readings = [ctc_greedy(view, *geometry) for view, geometry in zip(frames, geometries, strict=True)]
     candidates = {tuple(r.digit for r in reads) for reads in readings}
     best = max(sorted(candidates), key=lambda digits: joint_log_likelihood(frames, list(digits)))
     return next(reads for reads in readings if tuple(r.digit for r in reads) == best)
 
 
-class Reader:
-    """An onnxruntime session for a number reader that honours the line contract."""
+class LineModel:
+    """An onnxruntime session for a CTC line model that honours the line contract."""
 
-    def __init__(self, path: Path = DEFAULT_READER, threads: int = 1) -> None:
+    def __init__(self, path: Path = DEFAULT_LINE_MODEL, threads: int = 1) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # one per worker, as for the classifier
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        model_bytes = Path(path).read_bytes()
+        self.version = hashlib.sha256(model_bytes).hexdigest()[:12]
+        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         contract.check_line_session(self.session)
 
     def frames(self, lines: np.ndarray) -> np.ndarray:
-        """Each reader's frame probabilities [N, R, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
+        """Each member's frame probabilities [N, R, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
         feed = {contract.LINE_INPUT_NAME: contract.as_line_input(lines)}
         return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
 
     def line_frames(self, line: np.ndarray) -> np.ndarray:
-        """Frame probabilities [readers x views, T, 11] of one line [28, W]: every reader's, in each view."""
+        """Frame probabilities [members x views, T, 11] of one line [28, W]: every member's, in each view."""
         frames = self.frames(views(line))  # [views, R, T, 11]
         return frames.swapaxes(0, 1).reshape(-1, *frames.shape[2:])
 
-    def read(self, line: np.ndarray) -> list[Read]:
+    def read(self, line: np.ndarray) -> list[LineDigit]:
         """The digits of one line [28, W], left to right, as its views agree."""
         return consensus(self.line_frames(line))

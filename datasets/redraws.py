@@ -12,8 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from datasets import renders
 from digits import preprocess
-from evaluate import renders
 
 SIDE_PX = (60, 160)  # drawn digit height; the preprocessing rescales it to 20 px anyway
 PEN_FRACTION = (0.03, 0.16)  # pen width over digit height: hairline to fat marker

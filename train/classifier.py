@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,47 +22,63 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from datasets import mnist, redraws
 from digits import contract
-from train import mnist, plots, redraws
+from train import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 # --- Hyper-parameters -------------------------------------------------------------------------
-SEED = 20261125  # weights, shuffling and augmentation; the data split has its own fixed seed in mnist.py
-EPOCHS = int(os.environ.get("EPOCHS", 12))
-MEMBERS = int(os.environ.get("MEMBERS", 3))  # averaged inside one graph: errors of members differ
-SUBSET = int(os.environ.get("SUBSET", 0))  # 0 = all 55k training images; small values make tests fast
-# Pen-redrawn training digits (train/redraws.py): users draw with a round pen, MNIST was scanned.
-REDRAWS = int(os.environ.get("REDRAWS", 20000))
-BATCH_SIZE = 128
-LEARNING_RATE = 2e-3
-LR_DECAY_PER_EPOCH = 0.8  # exponential decay: large steps early, fine-tuning late
-DROPOUT = 0.4
-BN_MOMENTUM = 0.9  # moving statistics must keep up with fast early weight changes
-MAX_ROTATION_DEG = 12  # people write slanted; more than ~15 turns 6s into 9s
-MAX_ZOOM = 0.12
-MAX_SHIFT_PX = 2.5
-MAX_SHEAR = 0.15
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; the model card records it with asdict()."""
+
+    seed: int = 20261125  # weights, shuffling and augmentation; the data split has its own fixed seed
+    epochs: int = 12
+    members: int = 3  # averaged inside one graph: errors of members differ
+    subset: int = 0  # 0 = all 55k training images; small values make tests fast
+    redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
+    validation_size: int = mnist.VALIDATION_SIZE
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    lr_decay_per_epoch: float = 0.8  # exponential decay: large steps early, fine-tuning late
+    dropout: float = 0.4
+    bn_momentum: float = 0.9  # moving statistics must keep up with fast early weight changes
+    max_rotation_deg: float = 12  # people write slanted; more than ~15 turns 6s into 9s
+    max_zoom: float = 0.12
+    max_shift_px: float = 2.5
+    max_shear: float = 0.15
+    selection: str = "per member, the epoch with the best validation accuracy"
+
+    @classmethod
+    def from_env(cls) -> TrainConfig:
+        """The defaults, with EPOCHS, MEMBERS, SUBSET and REDRAWS from the environment (tests train tiny models)."""
+        knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS"}
+        return cls(**{name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ})
+
+
+CONFIG = TrainConfig.from_env()
 OUT_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))  # Keras model; gitignored
 ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))  # metrics and plots
 
 
 def split_train_validation(images: np.ndarray, labels: np.ndarray) -> tuple:
-    """The fixed train/validation split; SUBSET shrinks both for quick runs."""
+    """The fixed train/validation split; CONFIG.subset shrinks both for quick runs."""
     train_idx, val_idx = mnist.train_validation_indices(len(images))
-    if SUBSET:
-        train_idx, val_idx = train_idx[:SUBSET], val_idx[: max(SUBSET // 5, 100)]
+    if CONFIG.subset:
+        train_idx, val_idx = train_idx[: CONFIG.subset], val_idx[: max(CONFIG.subset // 5, 100)]
     return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
 
 
 def random_affine(images: tf.Tensor) -> tf.Tensor:
     """Rotate, zoom, shear and shift a batch; the same ops users' handwriting varies in."""
     n = tf.shape(images)[0]
-    angle = tf.random.uniform([n], -1.0, 1.0) * MAX_ROTATION_DEG * math.pi / 180
-    scale = 1.0 + tf.random.uniform([n], -MAX_ZOOM, MAX_ZOOM)
-    shear = tf.random.uniform([n], -MAX_SHEAR, MAX_SHEAR)
-    tx = tf.random.uniform([n], -MAX_SHIFT_PX, MAX_SHIFT_PX)
-    ty = tf.random.uniform([n], -MAX_SHIFT_PX, MAX_SHIFT_PX)
+    angle = tf.random.uniform([n], -1.0, 1.0) * CONFIG.max_rotation_deg * math.pi / 180
+    scale = 1.0 + tf.random.uniform([n], -CONFIG.max_zoom, CONFIG.max_zoom)
+    shear = tf.random.uniform([n], -CONFIG.max_shear, CONFIG.max_shear)
+    tx = tf.random.uniform([n], -CONFIG.max_shift_px, CONFIG.max_shift_px)
+    ty = tf.random.uniform([n], -CONFIG.max_shift_px, CONFIG.max_shift_px)
     cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
     # Output pixel (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2), about the centre c.
     a0, a1 = cos, sin + shear
@@ -85,8 +102,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, training: bool) -> tf.d
     """Batched tf.data pipeline; augmentation runs here, never inside the exported model."""
     ds = tf.data.Dataset.from_tensor_slices((contract.as_model_input(images), labels.astype(np.int32)))
     if training:
-        ds = ds.shuffle(len(images), seed=SEED, reshuffle_each_iteration=True)
-    ds = ds.batch(BATCH_SIZE)
+        ds = ds.shuffle(len(images), seed=CONFIG.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(CONFIG.batch_size)
     if training:
         ds = ds.map(lambda x, y: (random_affine(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -95,7 +112,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, training: bool) -> tf.d
 def conv_bn(x: tf.Tensor, filters: int, kernel: int | tuple, strides: int = 1, padding: str = "valid") -> tf.Tensor:
     """Convolution, batch-norm, ReLU: bias is redundant before batch-norm."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+    x = layers.BatchNormalization(momentum=CONFIG.bn_momentum)(x)
     return layers.ReLU()(x)
 
 
@@ -105,14 +122,14 @@ def build_member(name: str) -> keras.Model:
     x = conv_bn(inputs, 32, 3)  # 26x26
     x = conv_bn(x, 32, 3)  # 24x24
     x = conv_bn(x, 32, 5, strides=2, padding="same")  # 12x12: a learned downsampling, not a fixed pool
-    x = layers.Dropout(DROPOUT / 2)(x)
+    x = layers.Dropout(CONFIG.dropout / 2)(x)
     x = conv_bn(x, 64, 3)  # 10x10
     x = conv_bn(x, 64, 3)  # 8x8
     x = conv_bn(x, 64, 5, strides=2, padding="same")  # 4x4
-    x = layers.Dropout(DROPOUT / 2)(x)
+    x = layers.Dropout(CONFIG.dropout / 2)(x)
     x = conv_bn(x, 128, 4)  # 1x1: sees the whole digit
     x = layers.Flatten()(x)
-    x = layers.Dropout(DROPOUT)(x)
+    x = layers.Dropout(CONFIG.dropout)(x)
     outputs = layers.Dense(contract.NUM_CLASSES, activation="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -130,20 +147,20 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
 
 def train_member(index: int, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset) -> tuple[keras.Model, dict]:
     """Train one member; keep the weights of its best validation epoch."""
-    keras.utils.set_random_seed(SEED + index)
+    keras.utils.set_random_seed(CONFIG.seed + index)
     model = build_member(f"member_{index}")
     model.compile(
-        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        optimizer=keras.optimizers.Adam(CONFIG.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     callbacks = [
-        keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * LR_DECAY_PER_EPOCH**epoch),
-        # patience=EPOCHS never stops early; it only restores the best validation epoch.
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=EPOCHS, restore_best_weights=True),
+        keras.callbacks.LearningRateScheduler(lambda epoch: CONFIG.learning_rate * CONFIG.lr_decay_per_epoch**epoch),
+        # patience=CONFIG.epochs never stops early; it only restores the best validation epoch.
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=CONFIG.epochs, restore_best_weights=True),
     ]
-    print(f"\nMember {index + 1}/{MEMBERS}: {model.count_params():,} parameters", flush=True)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, callbacks=callbacks, verbose=1)
+    print(f"\nMember {index + 1}/{CONFIG.members}: {model.count_params():,} parameters", flush=True)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=CONFIG.epochs, callbacks=callbacks, verbose=1)
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
@@ -170,17 +187,17 @@ def main() -> int:
     test_images, test_labels = mnist.load_split("test")
     (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
     print(f"train {len(x_train)}, validation {len(x_val)}, test {len(test_images)} (test used once, at the end)")
-    count = min(REDRAWS, SUBSET // 4) if SUBSET else REDRAWS
+    count = min(CONFIG.redraws, CONFIG.subset // 4) if CONFIG.subset else CONFIG.redraws
     if count:
         print(f"redrawing {count} training digits with a pen, through the service's preprocessing")
-        drawn, drawn_labels = redraws.redraws(x_train, y_train, count, SEED)
+        drawn, drawn_labels = redraws.redraws(x_train, y_train, count, CONFIG.seed)
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], drawn])
         y_train = np.concatenate([y_train, drawn_labels])
     train_ds = make_dataset(x_train, y_train, training=True)
     val_ds = make_dataset(x_val, y_val, training=False)
 
     members, histories = [], []
-    for i in range(MEMBERS):
+    for i in range(CONFIG.members):
         model, history = train_member(i, train_ds, val_ds)
         members.append(model)
         histories.append(history)
@@ -196,26 +213,7 @@ def main() -> int:
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     ensemble.save(OUT_DIR / "model.keras")
     report = {
-        "config": {
-            "seed": SEED,
-            "epochs": EPOCHS,
-            "members": MEMBERS,
-            "subset": SUBSET,
-            "redraws": count,
-            "validation_size": mnist.VALIDATION_SIZE,
-            "batch_size": BATCH_SIZE,
-            "learning_rate": LEARNING_RATE,
-            "lr_decay_per_epoch": LR_DECAY_PER_EPOCH,
-            "dropout": DROPOUT,
-            "bn_momentum": BN_MOMENTUM,
-            "augmentation": {
-                "max_rotation_deg": MAX_ROTATION_DEG,
-                "max_zoom": MAX_ZOOM,
-                "max_shift_px": MAX_SHIFT_PX,
-                "max_shear": MAX_SHEAR,
-            },
-            "selection": "per member, the epoch with the best validation accuracy",
-        },
+        "config": {**asdict(CONFIG), "redraws_used": count},
         "parameters": int(ensemble.count_params()),
         "parameters_per_member": int(members[0].count_params()),
         "training_seconds": round(training_seconds, 1),

@@ -1,12 +1,10 @@
-"""The number reader: its line contract, CTC decoding, line normalisation and a tiny train -> export run."""
+"""The CTC line model: its contract, CTC decoding, line normalisation and a tiny train -> export run."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +13,9 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from digits import contract, preprocess, reader
-from digits.reader import DEFAULT_READER, Reader
+from digits import contract, line_model, preprocess
+from digits.line_model import DEFAULT_LINE_MODEL, LineModel
+from tests.conftest import run_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,13 +29,15 @@ def frames_for(classes: list[int]) -> np.ndarray:
 
 def test_greedy_decoding_collapses_runs_and_drops_blanks() -> None:
     b = contract.BLANK
-    reads = reader.decode(frames_for([b, 5, 5, b, 2, b, b, 2, 8, 8, b]))  # "4 1 1 7": repeated digits need a blank
+    reads = line_model.ctc_greedy(
+        frames_for([b, 5, 5, b, 2, b, b, 2, 8, 8, b])
+    )  # "4 1 1 7": repeated digits need a blank
     assert [r.digit for r in reads] == [4, 1, 1, 7]
     assert [(r.first, r.last) for r in reads] == [(1, 2), (4, 4), (7, 7), (8, 9)]
     middles = [2, 4.5, 7.5, 9]  # the middle of its frames, in frames...
     assert [r.centre for r in reads] == [m * contract.LINE_STRIDE for m in middles]  # ...and in line columns
     assert all(abs(r.probabilities.sum() - 1) < 1e-6 and r.probabilities.argmax() == r.digit for r in reads)
-    assert reader.decode(frames_for([b, b, b])) == []
+    assert line_model.ctc_greedy(frames_for([b, b, b])) == []
 
 
 @pytest.mark.parametrize("digits", [[2], [3, 3], [1, 4, 1], []])
@@ -49,18 +50,18 @@ def test_ctc_likelihood_sums_every_alignment(digits: list[int]) -> None:
         collapsed = [c - 1 for k, c in enumerate(path) if c != contract.BLANK and (k == 0 or path[k - 1] != c)]
         if collapsed == digits:
             total += np.prod(frames[np.arange(len(frames)), path])
-    assert reader.log_likelihood(frames, digits) == pytest.approx(np.log(total), abs=1e-9)
+    assert line_model.log_likelihood(frames, digits) == pytest.approx(np.log(total), abs=1e-9)
 
 
 def test_views_stretch_and_shift_the_line_to_one_width() -> None:
     line = np.zeros((28, 40), dtype=np.float32)
     line[4:24, 10:14] = 1.0  # one upright bar, 4 px wide
-    views = reader.views(line)
-    assert views.shape == (len(reader.VIEWS), 28, views.shape[2])
+    views = line_model.views(line)
+    assert views.shape == (len(line_model.VIEWS), 28, views.shape[2])
     assert views.shape[2] % contract.LINE_STRIDE == 0 and not views[:, :, -contract.LINE_STRIDE :].any()
     assert np.array_equal(views[0, :, :40], line)  # the first view is the line itself
     starts = [np.flatnonzero(v.max(axis=0) > 0.5)[0] for v in views]
-    stretched = [10 * stretch + shift for stretch, shift in reader.VIEWS]
+    stretched = [10 * stretch + shift for stretch, shift in line_model.VIEWS]
     assert np.allclose(starts, stretched, atol=1.5)
 
 
@@ -69,41 +70,41 @@ def test_consensus_takes_the_reading_the_views_agree_on() -> None:
     extra_one = frames_for([b, 5, b, 2, b, b])  # two views read "4 1"...
     plain = frames_for([b, b, 5, 5, b, b])  # ...four read "4"
     views = np.stack([extra_one, extra_one, plain, plain, plain, plain])
-    assert len(views) == len(reader.VIEWS)
-    reads = reader.consensus(views)
+    assert len(views) == len(line_model.VIEWS)
+    reads = line_model.consensus(views)
     assert [r.digit for r in reads] == [4] and (reads[0].first, reads[0].last) == (2, 3)
-    stretch, shift = reader.VIEWS[2]  # the first view that reads "4": its centre, back in the line's columns
+    stretch, shift = line_model.VIEWS[2]  # the first view that reads "4": its centre, back in the line's columns
     assert reads[0].centre == pytest.approx((3 * contract.LINE_STRIDE - shift) / stretch)
-    expected = np.mean([reader.log_likelihood(v, [4]) for v in views])
-    assert reader.joint_log_likelihood(views, [4]) == pytest.approx(expected)
-    assert reader.joint_log_likelihood(views, [4]) > reader.joint_log_likelihood(views, [4, 1])
-    # Three readers' views, reader by reader: the first reads "4", the other two "4 1" in every view.
-    pooled = reader.consensus(np.stack([plain] * 6 + [extra_one] * 12))
+    expected = np.mean([line_model.log_likelihood(v, [4]) for v in views])
+    assert line_model.joint_log_likelihood(views, [4]) == pytest.approx(expected)
+    assert line_model.joint_log_likelihood(views, [4]) > line_model.joint_log_likelihood(views, [4, 1])
+    # Three members' views, member by member: the first reads "4", the other two "4 1" in every view.
+    pooled = line_model.consensus(np.stack([plain] * 6 + [extra_one] * 12))
     assert [r.digit for r in pooled] == [4, 1]
-    assert pooled[0].centre == 1.5 * contract.LINE_STRIDE  # read in the second reader's first view, unstretched
+    assert pooled[0].centre == 1.5 * contract.LINE_STRIDE  # read in the second member's first view, unstretched
 
 
-def test_shipped_reader_honours_the_line_contract() -> None:
-    graph = onnx.load(DEFAULT_READER).graph
+def test_shipped_line_model_honours_the_line_contract() -> None:
+    graph = onnx.load(DEFAULT_LINE_MODEL).graph
     assert [i.name for i in graph.input] == [contract.LINE_INPUT_NAME]
     assert [o.name for o in graph.output] == [contract.LINE_OUTPUT_NAME]
-    session = Reader()  # checks the contract on load
-    readers = json.loads((ROOT / "artifacts" / "reader.json").read_text())["readers"]
+    session = LineModel()  # checks the contract on load
+    members = json.loads((ROOT / "artifacts" / "line_model.json").read_text())["members"]
     for width in (28, 64, 300):
         stride = contract.LINE_STRIDE
         frames = session.frames(np.zeros((2, 28, width - width % stride), dtype=np.float32))
-        assert frames.shape == (2, readers, width // stride, contract.LINE_CLASSES)
+        assert frames.shape == (2, members, width // stride, contract.LINE_CLASSES)
         assert np.allclose(frames.sum(axis=3), 1, atol=1e-5)
 
 
-def test_line_frames_are_every_readers_views_reader_by_reader() -> None:
-    session, line = Reader(), np.zeros((28, 40), dtype=np.float32)
+def test_line_frames_are_every_members_views_member_by_member() -> None:
+    session, line = LineModel(), np.zeros((28, 40), dtype=np.float32)
     line[4:24, 10:14] = 1.0
-    frames = session.frames(reader.views(line))  # [views, R, T, 11]
+    frames = session.frames(line_model.views(line))  # [views, R, T, 11]
     pooled = session.line_frames(line)
-    assert pooled.shape == (frames.shape[1] * len(reader.VIEWS), *frames.shape[2:])
+    assert pooled.shape == (frames.shape[1] * len(line_model.VIEWS), *frames.shape[2:])
     for k in range(frames.shape[1]):
-        assert np.array_equal(pooled[k * len(reader.VIEWS) : (k + 1) * len(reader.VIEWS)], frames[:, k])
+        assert np.array_equal(pooled[k * len(line_model.VIEWS) : (k + 1) * len(line_model.VIEWS)], frames[:, k])
 
 
 def test_contract_refuses_lines_of_the_wrong_shape() -> None:
@@ -119,8 +120,8 @@ def enlarged(pixels: np.ndarray, factor: int) -> np.ndarray:
     return np.asarray(image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR))
 
 
-def pooling_reader(path: Path, frame_width: int) -> Path:
-    """A stand-in reader graph that honours the declared shapes but gives one frame per `frame_width` columns."""
+def pooling_line_model(path: Path, frame_width: int) -> Path:
+    """A stand-in line model graph that honours the declared shapes but gives one frame per `frame_width` columns."""
     window = [28, frame_width]  # the whole height, one frame's columns
     nodes = [
         helper.make_node("Transpose", ["line"], ["nchw"], perm=[0, 3, 1, 2]),
@@ -130,12 +131,12 @@ def pooling_reader(path: Path, frame_width: int) -> Path:
         helper.make_node("Softmax", ["logits"], ["frames"], axis=-1),
     ]
     constants = [
-        helper.make_tensor("to_frames", TensorProto.INT64, [4], [0, 1, -1, 1]),  # one reader
+        helper.make_tensor("to_frames", TensorProto.INT64, [4], [0, 1, -1, 1]),  # one member
         helper.make_tensor("to_classes", TensorProto.FLOAT, [1, contract.LINE_CLASSES], [1.0] * contract.LINE_CLASSES),
     ]
     graph = helper.make_graph(
         nodes,
-        "pooling_reader",
+        "pooling_line_model",
         [helper.make_tensor_value_info("line", TensorProto.FLOAT, ["N", 28, "W", 1])],
         [helper.make_tensor_value_info("frames", TensorProto.FLOAT, ["N", 1, "T", contract.LINE_CLASSES])],
         constants,
@@ -144,10 +145,10 @@ def pooling_reader(path: Path, frame_width: int) -> Path:
     return path
 
 
-def test_contract_refuses_a_reader_whose_frames_are_another_width(tmp_path: Path) -> None:
-    Reader(pooling_reader(tmp_path / "same.onnx", contract.LINE_STRIDE))  # the stand-in itself is accepted
+def test_contract_refuses_a_line_model_whose_frames_are_another_width(tmp_path: Path) -> None:
+    LineModel(pooling_line_model(tmp_path / "same.onnx", contract.LINE_STRIDE))  # the stand-in itself is accepted
     with pytest.raises(ValueError, match="expected \\[1, R, 8, 11\\]"):
-        Reader(pooling_reader(tmp_path / "wider.onnx", 2 * contract.LINE_STRIDE))
+        LineModel(pooling_line_model(tmp_path / "wider.onnx", 2 * contract.LINE_STRIDE))
 
 
 def test_line_normalisation_gives_20px_high_ink_in_28_rows(mnist_test) -> None:
@@ -160,9 +161,9 @@ def test_line_normalisation_gives_20px_high_ink_in_28_rows(mnist_test) -> None:
     assert 19 <= rows[-1] - rows[0] + 1 <= 21 and rows[0] >= 3
 
 
-def test_shipped_reader_reads_touching_mnist_test_digits(mnist_test) -> None:
+def test_shipped_line_model_reads_touching_mnist_test_digits(mnist_test) -> None:
     images, labels = mnist_test
-    session, rng, right = Reader(), np.random.default_rng(5), 0
+    session, rng, right = LineModel(), np.random.default_rng(5), 0
     for _ in range(50):
         picks = rng.choice(len(images), size=3, replace=False)
         row = np.zeros((28, 3 * 20 + 8), dtype=np.float32)
@@ -175,20 +176,22 @@ def test_shipped_reader_reads_touching_mnist_test_digits(mnist_test) -> None:
 
 
 @pytest.mark.slow
-def test_tiny_reader_train_then_export(mnist_dir: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "READER_MEMBERS": "2", "READER_EPOCHS": "2", "LINES": "600", "PEN_DIGITS": "200",
+def test_tiny_line_model_train_then_export(mnist_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "LINE_MEMBERS": "2", "LINE_EPOCHS": "2", "LINES": "600", "PEN_DIGITS": "200",
            "VALIDATION_LINES": "100",
            "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
-    train = subprocess.run([sys.executable, "-m", "train.reader"], cwd=ROOT, env=env, capture_output=True, text=True)
+    train = run_stage("train.line_model", env)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
-    report = json.loads((tmp_path / "reader_training.json").read_text())
+    report = json.loads((tmp_path / "line_model_training.json").read_text())
     assert [m["seed"] for m in report["members"]] == [report["config"]["seed"], report["config"]["seed"] + 1]
-    assert all(m["history"]["loss"][1] < m["history"]["loss"][0] for m in report["members"]), "the readers learn"
-    export = subprocess.run([sys.executable, "-m", "export.reader"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert all(m["history"]["loss"][1] < m["history"]["loss"][0] for m in report["members"]), "the members learn"
+    export = run_stage("export.line_model", env)
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
-    card = json.loads((tmp_path / "reader.json").read_text())
+    card = json.loads((tmp_path / "line_model.json").read_text())
     assert card["parity_with_keras"]["reading_disagreements"] == 0
     assert card["parity_with_keras"]["max_abs_probability_diff"] <= 1e-5
-    assert card["readers"] == 2
-    frames = Reader(tmp_path / "reader.onnx").frames(np.zeros((1, 28, 40), dtype=np.float32))  # checks the contract
+    assert card["members"] == 2
+    frames = LineModel(tmp_path / "line_model.onnx").frames(
+        np.zeros((1, 28, 40), dtype=np.float32)
+    )  # checks the contract
     assert frames.shape == (1, 2, 20, contract.LINE_CLASSES)

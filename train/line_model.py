@@ -1,8 +1,8 @@
-"""Train the number reader: small CNNs that read a line of digits, touching or apart, with CTC.
+"""Train the CTC line model: small CNNs that read a line of digits, touching or apart, with CTC.
 
 Reads top to bottom: for each member, from its own seed, lines composed from training-split MNIST
 digits, the model, training, and a check on lines composed from validation-split digits; last, the
-members stacked into one model. Knobs: READER_MEMBERS, READER_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
+members stacked into one model. Knobs: LINE_MEMBERS, LINE_EPOCHS, LINES, PEN_DIGITS, OUT_DIR.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,53 +23,67 @@ import tensorflow as tf
 from keras import layers
 from PIL import Image
 
-from digits import contract, preprocess, reader
-from train import mnist, redraws
-from train.train import conv_bn, random_affine
+from datasets import mnist, redraws
+from digits import contract, line_model, preprocess
+from train.classifier import conv_bn, random_affine
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 # --- Hyper-parameters -------------------------------------------------------------------------
-SEED = 20261126  # member k uses SEED + k for its pen redraws, lines, weights and shuffling
-MEMBERS = int(os.environ.get("READER_MEMBERS", 3))  # their views are pooled: where one misreads, the others rarely do
-EPOCHS = int(os.environ.get("READER_EPOCHS", 9))
-LINES = int(os.environ.get("LINES", 120_000))  # composed once from a pool of varied digits
-# Digits redrawn with a pen (train/redraws.py) join the scans in the pool: users draw, MNIST was scanned.
-PEN_DIGITS = int(os.environ.get("PEN_DIGITS", 25_000))
-VALIDATION_LINES = int(os.environ.get("VALIDATION_LINES", 2000))
-MAX_DIGITS = 5  # more digits make a line wider, not harder: the reader sees ~2 digits at a time
-LINE_WIDTH = 160  # training lines are padded to this; 5 digits fit
-WIDTH_STEP = 32  # lines are batched with others padded to the same multiple of this
-TOUCHING_SHARE = 0.6  # what the cut-based reader cannot do; apart lines keep counting honest
-GAP_TOUCHING = (-0.25, 0.03)  # times the digit height: overlapping to just touching
-GAP_APART = (0.05, 0.5)
-SIZE_RANGE = (0.75, 1.2)  # each digit's height against the line's
-BASELINE_JITTER = 0.12  # times the digit height
-BATCH_SIZE = 64
-LEARNING_RATE = 2e-3
-LR_DECAY_PER_EPOCH = 0.75
-DROPOUT = 0.3
-CONTEXT_FRAMES = 9  # frames each frame's context spans: about one digit's width, ~18 columns
+@dataclass(frozen=True)
+class LineModelConfig:
+    """Every setting of a line-model training run; its card records it with asdict()."""
+
+    seed: int = 20261126  # member k uses seed + k for its pen redraws, lines, weights and shuffling
+    members: int = 3  # their views are pooled: where one misreads, the others rarely do
+    epochs: int = 9
+    lines: int = 120_000  # composed once from a pool of varied digits
+    pen_digits: int = 25_000  # digits redrawn with a pen join the scans in the pool: users draw, MNIST was scanned
+    validation_lines: int = 2000
+    max_digits: int = 5  # more digits make a line wider, not harder: the model sees ~2 digits at a time
+    line_width: int = 160  # training lines are padded to this; 5 digits fit
+    width_step: int = 32  # lines are batched with others padded to the same multiple of this
+    touching_share: float = 0.6  # what the cut search cannot do; apart lines keep counting honest
+    gap_touching: tuple[float, float] = (-0.25, 0.03)  # times the digit height: overlapping to just touching
+    gap_apart: tuple[float, float] = (0.05, 0.5)
+    size_range: tuple[float, float] = (0.75, 1.2)  # each digit's height against the line's
+    baseline_jitter: float = 0.12  # times the digit height
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    lr_decay_per_epoch: float = 0.75
+    dropout: float = 0.3
+    context_frames: int = 9  # frames each frame's context spans: about one digit's width, ~18 columns
+
+    @classmethod
+    def from_env(cls) -> LineModelConfig:
+        """The defaults, with LINE_MEMBERS, LINE_EPOCHS, LINES, PEN_DIGITS and VALIDATION_LINES from the environment."""
+        knobs = {"members": "LINE_MEMBERS", "epochs": "LINE_EPOCHS", "lines": "LINES", "pen_digits": "PEN_DIGITS",
+                 "validation_lines": "VALIDATION_LINES"}  # fmt: skip
+        return cls(**{name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ})
+
+
+CONFIG = LineModelConfig.from_env()
 OUT_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))
 
 
 def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Digits (float 28x28, white on black) side by side at random sizes, baselines and gaps."""
     height = 40.0  # about twice MNIST's scale, so the line normalisation shrinks as it does for users
-    touching = rng.random() < TOUCHING_SHARE
+    touching = rng.random() < CONFIG.touching_share
     canvas = np.zeros((int(height * 2.2), int(height * 1.4 * len(digits) + height)), dtype=np.float32)
     cursor = height * 0.3
     for digit in digits:
         rows, cols = np.nonzero(digit > 0.1)
         crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-        scale = height * rng.uniform(*SIZE_RANGE) / crop.shape[0]
+        scale = height * rng.uniform(*CONFIG.size_range) / crop.shape[0]
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         glyph = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
-        top = int(canvas.shape[0] / 2 - size[1] / 2 + rng.uniform(-1, 1) * BASELINE_JITTER * height)
+        top = int(canvas.shape[0] / 2 - size[1] / 2 + rng.uniform(-1, 1) * CONFIG.baseline_jitter * height)
         left = int(max(cursor, 0))
         region = canvas[top : top + size[1], left : left + size[0]]
         np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
-        cursor = left + size[0] + height * rng.uniform(*(GAP_TOUCHING if touching else GAP_APART))
+        cursor = left + size[0] + height * rng.uniform(*(CONFIG.gap_touching if touching else CONFIG.gap_apart))
     return canvas
 
 
@@ -82,19 +97,19 @@ def _share(images: np.ndarray, labels: np.ndarray) -> None:
 
 
 def _compose_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """`count` lines (padded to LINE_WIDTH) and their labels (digit + 1, padded with blanks)."""
+    """`count` lines (padded to CONFIG.line_width) and their labels (digit + 1, padded with blanks)."""
     count, seed = args
     images, labels = _pool
     rng = np.random.default_rng(seed)
-    lines = np.zeros((count, contract.IMAGE_SIZE, LINE_WIDTH), dtype=np.float32)
-    targets = np.full((count, MAX_DIGITS), contract.BLANK, dtype=np.int32)
+    lines = np.zeros((count, contract.IMAGE_SIZE, CONFIG.line_width), dtype=np.float32)
+    targets = np.full((count, CONFIG.max_digits), contract.BLANK, dtype=np.int32)
     for i in range(count):
         while True:
-            digits = int(rng.integers(1, MAX_DIGITS + 1))
+            digits = int(rng.integers(1, CONFIG.max_digits + 1))
             picks = rng.integers(0, len(images), size=digits)
             canvas = compose([images[k] for k in picks], rng)
             line = preprocess.normalize_line(canvas, canvas > 0.35)
-            if line.shape[1] <= LINE_WIDTH:
+            if line.shape[1] <= CONFIG.line_width:
                 break
         lines[i, :, : line.shape[1]] = line
         targets[i, :digits] = labels[picks] + 1
@@ -119,18 +134,18 @@ def augmented(images: np.ndarray) -> np.ndarray:
 def batches_by_width(lines: np.ndarray, targets: np.ndarray, shuffle: bool) -> tf.data.Dataset:
     """Batches of lines of similar width, cut to that width: short lines cost less than 5-digit ones."""
     ends = np.array([np.flatnonzero(line.any(axis=0)).max() + 1 for line in lines])
-    widths = np.minimum(-(-(ends + 4) // WIDTH_STEP) * WIDTH_STEP, lines.shape[2])
+    widths = np.minimum(-(-(ends + 4) // CONFIG.width_step) * CONFIG.width_step, lines.shape[2])
     datasets = []
     for width in np.unique(widths):
         chosen = np.flatnonzero(widths == width)
         ds = tf.data.Dataset.from_tensor_slices((lines[chosen, :, :width, None], targets[chosen]))
-        datasets.append(ds.shuffle(len(chosen), seed=SEED) if shuffle else ds)
-    batches = [ds.batch(BATCH_SIZE) for ds in datasets]
+        datasets.append(ds.shuffle(len(chosen), seed=CONFIG.seed) if shuffle else ds)
+    batches = [ds.batch(CONFIG.batch_size) for ds in datasets]
     ds = batches[0]
     for more in batches[1:]:
         ds = ds.concatenate(more)
     if shuffle:
-        ds = ds.shuffle(len(lines) // BATCH_SIZE + len(batches), seed=SEED, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(lines) // CONFIG.batch_size + len(batches), seed=CONFIG.seed, reshuffle_each_iteration=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -138,10 +153,10 @@ def across_frames(x: tf.Tensor, filters: int, frames: int) -> tf.Tensor:
     """A 1-D convolution over `frames` neighbouring frames, batch-norm, ReLU, dropout."""
     x = layers.Conv1D(filters, frames, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
-    return layers.Dropout(DROPOUT)(x)
+    return layers.Dropout(CONFIG.dropout)(x)
 
 
-def build_reader(name: str) -> keras.Model:
+def build_member(name: str) -> keras.Model:
     """Frames of logits [N, W/2, 11] for lines [N, 28, W, 1]: each frame sees a digit's width and its neighbours'."""
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     x = conv_bn(inputs, 24, 3, strides=2, padding="same")  # 14 x W/2: strokes are ~3 px wide
@@ -153,10 +168,10 @@ def build_reader(name: str) -> keras.Model:
     x = conv_bn(x, 64, 3, padding="same")  # about a digit's width, so a neighbour's stroke is told apart
     x = conv_bn(x, 128, (7, 1))  # 1 x W/2: each frame sees the whole height
     x = layers.Reshape((-1, 128))(x)
-    x = layers.Dropout(DROPOUT)(x)
-    x = across_frames(x, 96, CONTEXT_FRAMES)  # context: the neighbouring frames
+    x = layers.Dropout(CONFIG.dropout)(x)
+    x = across_frames(x, 96, CONFIG.context_frames)  # context: the neighbouring frames
     # A second look across frames decides between readings the first offers (a 9 or a 0 under a neighbour's stroke).
-    x = across_frames(x, 128, CONTEXT_FRAMES // 2 + 1)
+    x = across_frames(x, 128, CONFIG.context_frames // 2 + 1)
     outputs = layers.Dense(contract.LINE_CLASSES)(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -167,33 +182,38 @@ def exact_accuracy(model: keras.Model, lines: np.ndarray, targets: np.ndarray) -
     probabilities = tf.nn.softmax(logits).numpy()
     right = 0
     for frames, target in zip(probabilities, targets, strict=True):
-        right += [r.digit + 1 for r in reader.decode(frames)] == [t for t in target if t != contract.BLANK]
+        right += [r.digit + 1 for r in line_model.ctc_greedy(frames)] == [t for t in target if t != contract.BLANK]
     return right / len(lines)
 
 
 def train_member(index: int, images: np.ndarray, labels: np.ndarray) -> tuple[keras.Model, dict]:
     """Compose lines from this member's seed, train, and check it on validation lines."""
-    started, seed = time.time(), SEED + index
+    started, seed = time.time(), CONFIG.seed + index
     keras.utils.set_random_seed(seed)
     train_idx, val_idx = mnist.train_validation_indices(len(images))
-    print(f"member {index + 1}/{MEMBERS}: composing {LINES} lines, {VALIDATION_LINES} for validation", flush=True)
-    pen = min(PEN_DIGITS, len(train_idx))
+    counts = f"{CONFIG.lines} lines, {CONFIG.validation_lines} for validation"
+    print(f"member {index + 1}/{CONFIG.members}: composing {counts}", flush=True)
+    pen = min(CONFIG.pen_digits, len(train_idx))
     drawn, drawn_labels = redraws.redraws(images[train_idx], labels[train_idx], pen, seed)
     pool = np.concatenate([augmented(images[train_idx]), drawn])
-    x_train, y_train = make_lines(pool, np.concatenate([labels[train_idx], drawn_labels]), LINES, seed)
-    x_val, y_val = make_lines(images[val_idx] / np.float32(255), labels[val_idx], VALIDATION_LINES, seed + 10_000)
+    x_train, y_train = make_lines(pool, np.concatenate([labels[train_idx], drawn_labels]), CONFIG.lines, seed)
+    x_val, y_val = make_lines(
+        images[val_idx] / np.float32(255), labels[val_idx], CONFIG.validation_lines, seed + 10_000
+    )
     print(f"composed in {time.time() - started:.0f} s", flush=True)
 
-    model = build_reader(f"reader_{index}")  # names are unique once the members are stacked
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.CTC())
-    print(f"reader: {model.count_params():,} parameters", flush=True)
+    model = build_member(f"line_model_{index}")  # names are unique once the members are stacked
+    model.compile(optimizer=keras.optimizers.Adam(CONFIG.learning_rate), loss=keras.losses.CTC())
+    print(f"line model member: {model.count_params():,} parameters", flush=True)
     history = model.fit(
         batches_by_width(x_train, y_train, shuffle=True),
-        epochs=EPOCHS,
+        epochs=CONFIG.epochs,
         validation_data=batches_by_width(x_val, y_val, shuffle=False),
         callbacks=[
-            keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * LR_DECAY_PER_EPOCH**epoch),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=EPOCHS, restore_best_weights=True),
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: CONFIG.learning_rate * CONFIG.lr_decay_per_epoch**epoch
+            ),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=CONFIG.epochs, restore_best_weights=True),
         ],
         verbose=2,
     )
@@ -213,44 +233,25 @@ def stack_members(members: list[keras.Model]) -> keras.Model:
     inputs = keras.Input(shape=contract.LINE_INPUT_SHAPE[1:], name=contract.LINE_INPUT_NAME)
     stacked = [layers.Reshape((1, -1, contract.LINE_CLASSES))(member(inputs)) for member in members]
     outputs = stacked[0] if len(stacked) == 1 else layers.Concatenate(axis=1)(stacked)
-    return keras.Model(inputs, outputs, name="readers")
+    return keras.Model(inputs, outputs, name="line_models")
 
 
 @mnist.reports_errors
 def main() -> int:
-    """Train each member, write them as one model to build/reader.keras, and a report."""
+    """Train each member, write them as one model to build/line_model.keras, and a report."""
     images, labels = mnist.load_split("train")
-    members, reports = zip(*(train_member(index, images, labels) for index in range(MEMBERS)), strict=True)
+    members, reports = zip(*(train_member(index, images, labels) for index in range(CONFIG.members)), strict=True)
     model = stack_members(list(members))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    model.save(OUT_DIR / "reader.keras")
+    model.save(OUT_DIR / "line_model.keras")
     report = {
-        "config": {
-            "seed": SEED,
-            "members": MEMBERS,
-            "epochs": EPOCHS,
-            "lines": LINES,
-            "pen_digits": PEN_DIGITS,
-            "max_digits": MAX_DIGITS,
-            "line_width": LINE_WIDTH,
-            "touching_share": TOUCHING_SHARE,
-            "gap_touching": GAP_TOUCHING,
-            "gap_apart": GAP_APART,
-            "size_range": SIZE_RANGE,
-            "baseline_jitter": BASELINE_JITTER,
-            "batch_size": BATCH_SIZE,
-            "learning_rate": LEARNING_RATE,
-            "lr_decay_per_epoch": LR_DECAY_PER_EPOCH,
-            "dropout": DROPOUT,
-            "context_frames": CONTEXT_FRAMES,
-        },
+        "config": asdict(CONFIG),
         "parameters": int(model.count_params()),
         "training_seconds": round(sum(r["training_seconds"] for r in reports), 1),
-        "validation_lines": VALIDATION_LINES,
         "members": reports,
     }
-    (OUT_DIR / "reader_training.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {OUT_DIR / 'reader.keras'} and {OUT_DIR / 'reader_training.json'}")
+    (OUT_DIR / "line_model_training.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {OUT_DIR / 'line_model.keras'} and {OUT_DIR / 'line_model_training.json'}")
     return 0
 
 

@@ -1,0 +1,9 @@
+"""Where the shipped models and their cards live (a module of paths only: cheap to import anywhere)."""
+
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+CLASSIFIER = ARTIFACTS / "model.onnx"
+CLASSIFIER_CARD = ARTIFACTS / "model.json"
+LINE_MODEL = ARTIFACTS / "line_model.onnx"
+LINE_MODEL_CARD = ARTIFACTS / "line_model.json"

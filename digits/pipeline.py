@@ -1,0 +1,104 @@
+"""Each endpoint's whole reading, top to bottom: bytes in, a reading out.
+
+read_digit() is /api/v1/predict, read_number() is /api/v1/read. Both raise the PreprocessError
+subclasses of digits.preprocess for input that cannot be read; the server maps them to 4xx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digits import line_reread, preprocess, segment
+from digits.models import Models
+
+TOP = 3  # runner-ups shown with a digit's answer
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit: the answer, all ten probabilities, and the 28x28 image the classifier saw."""
+
+    digit: int
+    confidence: float
+    probabilities: list[float]  # sums to 1
+    top: list[tuple[int, float]]  # the TOP likeliest digits, likeliest first
+    image28: np.ndarray  # the classifier's input, float [28, 28]
+    model: str  # the version of the model that read it
+
+
+@dataclass(frozen=True)
+class NumberDigit:
+    """One digit of a number, with its box in the original image's pixels."""
+
+    digit: int
+    confidence: float
+    probabilities: list[float]
+    box: tuple[int, int, int, int]  # x, y, width, height
+    image28: np.ndarray  # its 28x28 image, as the classifier saw it
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """The digits of a number, left to right, and the size of the image their boxes refer to."""
+
+    digits: list[NumberDigit]
+    width: int
+    height: int
+    model: str  # the versions of every model that read it
+
+    @property
+    def text(self) -> str:
+        return "".join(str(d.digit) for d in self.digits)
+
+
+def read_digit(data: bytes, models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> DigitReading:
+    """The one digit in the image."""
+    image28 = preprocess.preprocess(data, limits)
+    p = _normalised(models.classifier.predict(image28[None])[0])
+    order = np.argsort(-p)
+    top = [(int(d), float(p[d])) for d in order[:TOP]]
+    return DigitReading(top[0][0], top[0][1], p.tolist(), top, image28, models.classifier.version)
+
+
+def read_number(data: bytes, models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> NumberReading:
+    """Every digit in the image, left to right."""
+    image = preprocess.decode(data, limits)
+    ink = preprocess.ink_map(image)
+    pieces = segment.segment(ink, models)
+    images, probabilities = _read_pieces(ink, pieces, models)
+    reread = line_reread.reread(ink, pieces, probabilities.argmax(axis=1).tolist(), models)
+    if reread is not None:
+        pieces = reread
+        images, probabilities = _read_pieces(ink, pieces, models)
+    scale = (image.width / ink.shape[1], image.height / ink.shape[0])
+    digits = []
+    for piece, image28, p in zip(pieces, images, probabilities, strict=True):
+        p = _normalised(p)
+        box = _box_in_original(piece.mask, scale)
+        digits.append(NumberDigit(int(p.argmax()), float(p.max()), p.tolist(), box, image28))
+    return NumberReading(digits, image.width, image.height, models.version)
+
+
+def _read_pieces(ink: np.ndarray, pieces: list[segment.Piece], models: Models) -> tuple[np.ndarray, np.ndarray]:
+    """Each piece's 28x28 image and probabilities: the classifier's, or the line model's where it read the piece."""
+    images = np.stack([preprocess.normalize_digit(ink, piece.mask) for piece in pieces])
+    probabilities = models.classifier.predict(images).astype(np.float64)
+    for k, piece in enumerate(pieces):
+        if piece.read is not None:  # read as part of a line: the line model saw the neighbours
+            probabilities[k] = piece.read
+    return images, probabilities
+
+
+def _box_in_original(mask: np.ndarray, scale: tuple[float, float]) -> tuple[int, int, int, int]:
+    """The mask's box (x, y, width, height), from the working resolution to the original image's pixels."""
+    top, bottom, left, right = preprocess.bounding_box(mask)
+    x, y = int(left * scale[0]), int(top * scale[1])
+    return x, y, int(np.ceil(right * scale[0])) - x, int(np.ceil(bottom * scale[1])) - y
+
+
+def _normalised(probabilities: np.ndarray) -> np.ndarray:
+    """float64 probabilities that sum to 1 (float32 softmax sums drift by ~1e-7)."""
+    p = probabilities.astype(np.float64)
+    return p / p.sum()

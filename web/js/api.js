@@ -1,0 +1,110 @@
+// Reading: at most one request in flight, the latest input always sent last; answers and errors go to result.js.
+import { MESSAGES } from './messages.js';
+import { exportDrawing, updateButtons } from './pad.js';
+import { showError, showReading, showResult } from './result.js';
+import { setPhase, state } from './state.js';
+
+export const API = { digit: '/api/v1/predict', number: '/api/v1/read' };
+const LIVE_DELAY = 200; // ms between live readings while drawing
+const REQUEST_TIMEOUT = 30000;
+
+// The drawing changed: read it now (end of a stroke) or soon (while drawing).
+export function changed(now) {
+  state.revision += 1;
+  setPhase('loading');
+  updateButtons();
+  if (now) {
+    clearTimeout(state.liveTimer);
+    state.liveTimer = 0;
+    request({ kind: 'drawing' });
+  } else if (!state.liveTimer) {
+    state.liveTimer = setTimeout(() => {
+      state.liveTimer = 0;
+      request({ kind: 'drawing' });
+    }, LIVE_DELAY);
+  }
+}
+
+// Read this input in the current mode, after the request in flight if there is one.
+export function request(job) {
+  job.mode = state.mode;
+  state.queued = job; // a newer job replaces one that has not been sent yet
+  setPhase('loading');
+  pump();
+}
+
+// Forget the readings not sent yet and drop the answer of the one in flight: its input is gone.
+export function cancelReadings() {
+  clearTimeout(state.liveTimer);
+  state.liveTimer = 0;
+  state.queued = null;
+  state.sourceId += 1;
+  state.revision += 1;
+}
+
+async function pump() {
+  if (state.inFlight || !state.queued) return;
+  const job = state.queued;
+  state.queued = null;
+  state.inFlight = true;
+  const jobSource = state.sourceId;
+  const jobRevision = state.revision;
+  let outcome;
+  try {
+    let init;
+    if (job.kind === 'drawing') {
+      init = { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: await exportDrawing() };
+    } else {
+      const form = new FormData();
+      form.append('image', job.file, job.file.name || 'image');
+      init = { method: 'POST', body: form };
+    }
+    init.headers = { ...init.headers, Accept: 'application/json' };
+    if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(REQUEST_TIMEOUT);
+    outcome = await readResponse(await fetch(API[job.mode], init), job.mode);
+  } catch (err) {
+    outcome = { ok: false, code: err && err.name === 'TimeoutError' ? 'timeout' : 'network' };
+  }
+  state.inFlight = false;
+  if (jobSource === state.sourceId) {
+    const latest = jobRevision === state.revision && !state.queued && !state.liveTimer;
+    if (outcome.ok) {
+      if (outcome.kind === 'number') showReading(outcome.data, job);
+      else showResult(outcome.data);
+      if (latest) setPhase('done');
+    } else if (latest) {
+      showError(outcome.code, outcome.message, outcome.fields);
+      setPhase('error');
+    }
+    // A failed reading of a drawing that has changed since is not worth a message: a newer one is coming.
+  }
+  pump();
+}
+
+function isAnswer(data, kind) {
+  if (!data) return false;
+  if (kind === 'number') return typeof data.text === 'string' && Array.isArray(data.digits) && Boolean(data.image);
+  return Number.isInteger(data.digit) && Array.isArray(data.probabilities);
+}
+
+// An answer, or an error: its code (one the page has words for), the server's message and the error's fields.
+async function readResponse(response, kind) {
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (response.ok && isAnswer(data, kind)) {
+    return { ok: true, data, kind };
+  }
+  let code = data && typeof data.code === 'string' ? data.code : null;
+  if (!code || !(code in MESSAGES)) {
+    if (response.status === 413) code = 'too_large';
+    else if (response.status === 415) code = 'unsupported_media_type';
+    else if (response.status >= 500) code = 'server';
+    else code = code || 'unknown';
+  }
+  const message = data && typeof data.message === 'string' ? data.message : `HTTP ${response.status}`;
+  return { ok: false, code, message, fields: data && typeof data === 'object' ? data : {} };
+}
