@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train train-line-model export evaluate bench soak clean
+.PHONY: install serve test lint train train-line-model export evaluate bench soak report clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,15 +39,19 @@ export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/
 	$(PY) -m export.classifier
 	$(PY) -m export.line_model
 
-evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, single and whole numbers
+evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, whole numbers, and real pen digits of held-out UNIPEN sites
 	$(PY) -m evaluate.realistic
 	$(PY) -m evaluate.numbers
+	$(PY) -m evaluate.real
 
 bench: $(VENV)/.dev  ## in-process and HTTP benchmarks against a Flask + Keras baseline (needs wrk)
 	$(PY) -m bench.run
 
 soak: $(VENV)/.dev  ## 60 s at saturation (errors, worker memory), then kill -9 of a worker under load (needs wrk)
 	$(PY) -m bench.soak
+
+report: $(VENV)/.runtime  ## docs/results.md and README.md's results table, from artifacts/*.json
+	$(PY) -m evaluate.report
 
 clean:
 	rm -rf build

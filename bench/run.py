@@ -25,6 +25,7 @@ from bench import servers
 from datasets import mnist, provenance, renders
 from digits import preprocess
 from digits.classifier import Classifier
+from evaluate import report as report_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "bench.json"
@@ -134,48 +135,6 @@ def over_http(png: bytes) -> dict:
     return result
 
 
-def markdown(report: dict) -> str:
-    """The README's tables."""
-    p = report["in_process"]
-    h = report["http"]
-    lines = [
-        "| in-process, one 280×280 canvas PNG | p50 | p99 |",
-        "|---|---:|---:|",
-        f"| preprocessing (decode → 28×28) | {p['preprocess']['p50_ms']:.2f} ms | {p['preprocess']['p99_ms']:.2f} ms |",
-        f"| onnxruntime, batch 1 | {p['onnxruntime_batch1']['p50_ms']:.3f} ms "
-        f"| {p['onnxruntime_batch1']['p99_ms']:.3f} ms |",
-        f"| onnxruntime, batch 256 | {p['onnxruntime_batch256']['images_per_s']:,.0f} images/s | |",
-        f"| Keras `model.predict`, batch 1 | {p['keras_predict_batch1']['p50_ms']:.1f} ms "
-        f"| {p['keras_predict_batch1']['p99_ms']:.1f} ms |",
-        "",
-        f"onnxruntime is **{p['ratio_keras_over_onnxruntime']:.0f}×** faster than Keras `model.predict` per image.",
-        "",
-        "| over HTTP (wrk, same run) | requests/s | p50 | p99 | p99.9 | errors |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for key, name in [
-        ("service_1_connection", "gunicorn + Falcon + onnxruntime, 1 connection"),
-        ("service_saturated", "gunicorn + Falcon + onnxruntime, 16 connections"),
-        ("ceiling_noop", "ceiling: same gunicorn, read the body and answer, 16 connections"),
-        ("ceiling_decode", "ceiling: same gunicorn, decode + resize only, 16 connections"),
-        ("ceiling_decode_forward", "ceiling: same gunicorn, decode + resize + model, 16 connections"),
-        ("ceiling_decode_forward_1_connection", "ceiling: same gunicorn, decode + resize + model, 1 connection"),
-        ("baseline_1_connection", "Flask + Keras baseline, 1 connection"),
-        ("baseline_saturated", "Flask + Keras baseline, 16 connections"),
-    ]:
-        r = h[key]
-        lines.append(
-            f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
-            f"| {r['p999_ms']:.2f} ms | {r['errors']} |"
-        )
-    lines += [
-        "",
-        f"Throughput **{h['throughput_ratio']:.0f}×** the baseline; worker RSS "
-        f"{', '.join(f'{m:.0f}' for m in h['worker_rss_mb'])} MB; cold start to `/healthz` {h['cold_start_s']:.2f} s.",
-    ]
-    return "\n".join(lines)
-
-
 @mnist.reports_errors
 def main() -> int:
     """Run both parts and write the report."""
@@ -183,7 +142,7 @@ def main() -> int:
     report = {"machine": {"cpus": os.cpu_count()}, "in_process": in_process(png), "http": over_http(png)}
     report["measured"] = provenance.measured()
     REPORT.write_text(json.dumps(report, indent=1))
-    print(markdown(report))
+    print("\n".join(report_doc.speed_section(report)))
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import servers
 from bench.run import body_file, canvas_png, wrk
 from datasets import mnist, provenance
+from evaluate import report as report_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "soak.json"
@@ -63,19 +64,6 @@ def fault(body: Path, seconds: int) -> dict:
     return {**result, "workers": len(workers), "replaced_after_s": replaced_after}
 
 
-def markdown(report: dict) -> str:
-    """The README's table."""
-    s, f = report["soak"], report["fault"]
-    return "\n".join([
-        "| under load (wrk, 16 connections) | requests | requests/s | errors | p99 | memory |",
-        "|---|---:|---:|---:|---:|---|",
-        f"| soak, {s['seconds']:.0f} s | {s['requests']:,} | {s['requests_per_s']:,.0f} | {s['errors']} "
-        f"| {s['p99_ms']:.1f} ms | worker RSS grew by at most {s['rss_growth_mb']:.1f} MB |",
-        f"| kill -9 of a worker, {f['seconds']:.0f} s | {f['requests']:,} | {f['requests_per_s']:,.0f} "
-        f"| {f['errors']} | {f['p99_ms']:.1f} ms | replacement forked after {f['replaced_after_s']:.2f} s |",
-    ])  # fmt: skip
-
-
 @mnist.reports_errors
 def main() -> int:
     """Soak, then fault; write the report."""
@@ -83,7 +71,7 @@ def main() -> int:
     with body_file(canvas_png()) as body:
         report = {"soak": soak(body, seconds), "fault": fault(body, 20), "measured": provenance.measured()}
     REPORT.write_text(json.dumps(report, indent=1))
-    print(markdown(report))
+    print("\n".join(report_doc.soak_section(report)))
     return 0
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from datasets import mnist, provenance, renders
 from digits import pipeline, preprocess
 from digits.models import Models
-from evaluate import realistic
+from evaluate import realistic, report
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "evaluation_numbers.json"
@@ -87,18 +87,6 @@ def single_digits(images: np.ndarray, labels: np.ndarray, count: int, models: Mo
     return {"images": count, "predict_accuracy": predict_right / count, "read_accuracy": read_right / count}
 
 
-def markdown(table: dict[str, dict], single: dict) -> str:
-    """The README's table."""
-    lines = ["| numbers | count | exact string | per digit |", "|---|---:|---:|---:|"]
-    for kind, row in table.items():
-        lines.append(f"| {kind} | {row['numbers']} | {row['exact_accuracy']:.1%} | {row['digit_accuracy']:.1%} |")
-    lines.append(
-        f"| single digits (canvas): `/read` vs `/predict` | {single['images']} "
-        f"| {single['read_accuracy']:.1%} | {single['predict_accuracy']:.1%} |"
-    )
-    return "\n".join(lines)
-
-
 @mnist.reports_errors
 def main() -> int:
     """Run and write artifacts/evaluation_numbers.json."""
@@ -116,10 +104,10 @@ def main() -> int:
     models = Models.load()
     table = score(make_numbers(images, labels, args.per_kind, SEED), models)
     single = single_digits(images, labels, 4 * args.per_kind, models)
-    print(markdown(table, single))
+    print("\n".join(report.numbers_table(table, single)))
     if args.source == "test":
-        report = {"source": "MNIST test", "kinds": table, "single_digits": single, "measured": provenance.measured()}
-        REPORT.write_text(json.dumps(report, indent=1))
+        result = {"source": "MNIST test", "kinds": table, "single_digits": single, "measured": provenance.measured()}
+        REPORT.write_text(json.dumps(result, indent=1))
     return 0
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from datasets import mnist, provenance, renders
 from digits import preprocess
 from digits.classifier import DEFAULT_MODEL, Classifier
+from evaluate import report
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "artifacts" / "evaluation.json"
@@ -90,20 +91,6 @@ def evaluate(source: str, per_kind: int, workers: int = 2, model: Path = DEFAULT
     return with_rates(merged)
 
 
-def markdown(table: dict[str, dict]) -> str:
-    """The README's table."""
-    lines = [
-        "| kind | digits | accuracy | rejected as blank | blanks | blanks answered 422 |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for kind, row in table.items():
-        lines.append(
-            f"| {kind} | {row['digits']} | {row['accuracy']:.2%} | {row['rejected_rate']:.2%} "
-            f"| {row['blanks']} | {row['blanks_rejected_rate']:.0%} |"
-        )
-    return "\n".join(lines)
-
-
 @mnist.reports_errors
 def main() -> int:
     """Run the evaluation and write artifacts/evaluation.json (test source only)."""
@@ -115,11 +102,12 @@ def main() -> int:
     started = time.time()
     per_kind = args.per_kind or len(load_source(args.source)[1])
     table = evaluate(args.source, per_kind, model=args.model)
-    print(markdown(table))
+    source = f"MNIST {args.source}"
+    result = {"source": source, "per_kind": per_kind, "kinds": table, "measured": provenance.measured()}
+    print("\n".join(report.realistic_table(table)))
     print(f"({time.time() - started:.0f} s)")
     if args.source == "test" and args.model.resolve() == DEFAULT_MODEL.resolve():  # only the shipped model is reported
-        report = {"source": "MNIST test", "per_kind": per_kind, "kinds": table, "measured": provenance.measured()}
-        REPORT.write_text(json.dumps(report, indent=1))
+        REPORT.write_text(json.dumps(result, indent=1))
     return 0
 
 

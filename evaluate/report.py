@@ -25,7 +25,8 @@ ARTIFACTS = ROOT / "artifacts"
 RESULTS = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-REPORTS = ("model", "line_model", "evaluation", "evaluation_numbers", "legibility_readings", "bench", "soak")
+REPORTS = ("model", "line_model", "evaluation", "evaluation_real", "evaluation_numbers", "legibility_readings",
+           "bench", "soak")  # fmt: skip
 
 
 def load(folder: Path = ARTIFACTS) -> dict[str, dict]:
@@ -157,8 +158,8 @@ def line_model_section(card: dict) -> list[str]:
     ]
 
 
-def realistic_section(report: dict) -> list[str]:
-    kinds = report["kinds"]
+def realistic_table(kinds: dict[str, dict]) -> list[str]:
+    """Per kind of render: accuracy, digits rejected as blank, blanks answered 422."""
     rows = [
         (
             kind,
@@ -170,6 +171,15 @@ def realistic_section(report: dict) -> list[str]:
         )
         for kind, r in kinds.items()
     ]
+    return table(
+        ("kind", "digits", "accuracy", "rejected as blank", "blanks", "blanks answered 422"),
+        ("---", "---:", "---:", "---:", "---:", "---:"),
+        rows,
+    )
+
+
+def realistic_section(report: dict) -> list[str]:
+    kinds = report["kinds"]
     worst = min(kinds, key=lambda kind: kinds[kind]["accuracy"])
     w = kinds[worst]
     digits = sum(r["digits"] for r in kinds.values())
@@ -185,11 +195,7 @@ def realistic_section(report: dict) -> list[str]:
         "enlarged and re-stroked (`scanned`: a generator training never uses) and printed digits, each "
         "with blanks of its kind.",
         "",
-        *table(
-            ("kind", "digits", "accuracy", "rejected as blank", "blanks", "blanks answered 422"),
-            ("---", "---:", "---:", "---:", "---:", "---:"),
-            rows,
-        ),
+        *realistic_table(kinds),
         "",
         f"Lowest kind: {worst}, {pct(w['accuracy'])} ({w['digits'] - w['correct']:,} misreads of "
         f"{w['digits']:,}). Real digits rejected as blank: {sum(r['rejected'] for r in kinds.values()):,} of "
@@ -197,11 +203,45 @@ def realistic_section(report: dict) -> list[str]:
     ]
 
 
-def numbers_section(report: dict) -> list[str]:
-    single = report["single_digits"]
+def real_table(kinds: dict[str, dict]) -> list[str]:
+    """Per site and medium: accuracy, confidently wrong answers, the commonest confusions."""
+    rows = [
+        (
+            kind,
+            f"{r['digits']:,}",
+            pct(r["accuracy"]),
+            r["confident_wrong"],
+            ", ".join(f"{k} ×{v}" for k, v in list(r["confusions"].items())[:4]),
+        )
+        for kind, r in kinds.items()
+    ]
+    return table(
+        ("site, medium", "digits", "accuracy", "confidently wrong", "commonest confusions (true->read)"),
+        ("---", "---:", "---:", "---:", "---"),
+        rows,
+    )
+
+
+def real_section(report: dict) -> list[str]:
+    return [
+        "## Real handwriting, one digit (`/predict`)",
+        "",
+        stamp(report, "evaluation_real", "`make evaluate` (`evaluate/real.py`)"),
+        "",
+        f"Pen-on-tablet digits of the UNIPEN sites {', '.join(report['sites'])}, whose writers no training or "
+        "selection step saw, drawn as the page's canvas exports them, written on paper and photographed, and "
+        'as 16–32 px binarised scans enlarged (`datasets/unipen.py`). "Confidently wrong": a wrong answer '
+        "at 90% or more, which a low-confidence warning would not catch.",
+        "",
+        *real_table(report["kinds"]),
+    ]
+
+
+def numbers_table(kinds: dict[str, dict], single: dict) -> list[str]:
+    """Per kind of number: exact strings and digits right; last, single digits through both endpoints."""
     rows = [
         (kind, f"{r['numbers']:,}", pct(r["exact_accuracy"], 1), pct(r["digit_accuracy"], 1))
-        for kind, r in report["kinds"].items()
+        for kind, r in kinds.items()
     ]
     rows.append(
         (
@@ -211,6 +251,10 @@ def numbers_section(report: dict) -> list[str]:
             pct(single["predict_accuracy"], 1),
         )
     )
+    return table(("numbers", "count", "exact string", "per digit"), ("---", "---:", "---:", "---:"), rows)
+
+
+def numbers_section(report: dict) -> list[str]:
     return [
         "## Whole numbers (`/read`)",
         "",
@@ -220,7 +264,7 @@ def numbers_section(report: dict) -> list[str]:
         "baselines, apart or touching, as canvas exports and paper photos. The last row reads single "
         "digits through both endpoints (its last two columns: `/read`, `/predict`).",
         "",
-        *table(("numbers", "count", "exact string", "per digit"), ("---", "---:", "---:", "---:"), rows),
+        *numbers_table(report["kinds"], report["single_digits"]),
     ]
 
 
@@ -359,6 +403,7 @@ def render_results(reports: dict[str, dict]) -> str:
     sections = [
         classifier_section(reports["model"]),
         realistic_section(reports["evaluation"]),
+        real_section(reports["evaluation_real"]),
         line_model_section(reports["line_model"]),
         numbers_section(reports["evaluation_numbers"]),
         legibility_section(reports["legibility_readings"]),
@@ -384,9 +429,10 @@ def render_results(reports: dict[str, dict]) -> str:
 
 def render_headline(reports: dict[str, dict]) -> str:
     """README.md's results table (the lines between BEGIN and END)."""
-    card, realistic, numbers, bench = (
+    card, realistic, real, numbers, bench = (
         reports["model"],
         reports["evaluation"],
+        reports["evaluation_real"],
         reports["evaluation_numbers"],
         reports["bench"],
     )
@@ -413,6 +459,15 @@ def render_headline(reports: dict[str, dict]) -> str:
             f"user-like renders of test digits, lowest of {len(kinds)} kinds",
             f"{pct(kinds[worst]['accuracy'])} ({worst}, {kinds[worst]['digits']:,} digits)",
             when(realistic, "evaluation"),
+        ),
+        (
+            f"real pen digits of unseen writers ({', '.join(real['sites'])}), canvas",
+            "; ".join(
+                f"{kind.split(',')[0]} {pct(r['accuracy'])} ({r['digits']:,})"
+                for kind, r in real["kinds"].items()
+                if kind.endswith("canvas")
+            ),
+            when(real, "evaluation_real"),
         ),
         (
             "whole numbers, exact: separated; touching",

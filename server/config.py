@@ -26,7 +26,7 @@ class Config:
     host: str = _setting("HOST", "127.0.0.1", "address to listen on")
     port: int = _setting("PORT", 8000, "port to listen on")
     workers: int = _setting("WORKERS", 2, "worker processes: one per core")
-    worker_timeout: float = _setting("TIMEOUT", 45.0, "seconds before gunicorn kills a silent worker")
+    worker_timeout: int = _setting("TIMEOUT", 45, "seconds before gunicorn kills a silent worker")
     max_requests: int = _setting("MAX_REQUESTS", 20000, "requests a worker serves before it is recycled")
     access_log: str = _setting("ACCESS_LOG", "-", "where access lines go: - is stderr, empty is off")
     log_level: str = _setting("LOG_LEVEL", "info", "gunicorn's log level")

@@ -11,7 +11,7 @@ import numpy as np
 
 from digits import pipeline, preprocess
 from digits.models import Models
-from server import deadline, uploads
+from server import deadline, errors, uploads
 from server.config import Config
 
 
@@ -54,9 +54,8 @@ class Read:
             with deadline.time_limit(seconds):  # a page of scribble must not hold the worker until it is killed
                 reading = pipeline.read_number(data, self.models, self.config.limits)
         except deadline.Expired:
-            raise preprocess.TooComplex(
-                f"the image took over {seconds:g} s to read: too much to be one number"
-            ) from None
+            message = f"The image took over {seconds:g} s to read: too much to be one number."
+            raise errors.ApiError("too_complex", message, limit_seconds=seconds) from None
         resp.media = {
             "text": reading.text,
             "digits": [

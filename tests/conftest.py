@@ -22,13 +22,24 @@ from server.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def data_dir(variable: str, holds: str) -> Path:
+    """The data folder named by an environment variable; the test fails, never skips, when it is unset."""
+    value = os.environ.get(variable)
+    if not value:
+        pytest.fail(f"{variable} is not set: point it at the folder with {holds}")
+    return Path(value)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The MNIST folder; a test that needs it fails when MNIST_DIR is unset."""
-    value = os.environ.get("MNIST_DIR")
-    if not value:
-        pytest.fail("MNIST_DIR is not set: point it at the folder with the four MNIST .gz files")
-    return Path(value)
+    """The MNIST folder ($MNIST_DIR)."""
+    return data_dir("MNIST_DIR", "the four MNIST .gz files")
+
+
+@pytest.fixture(scope="session")
+def unipen_dir() -> Path:
+    """The UNIPEN development folder ($UNIPEN_DIR)."""
+    return data_dir("UNIPEN_DIR", "digits.jsonl.gz and numbers.jsonl.gz")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from datasets import renders
 from digits import line_reread, pipeline, preprocess, segment
 from digits.models import Models
-from evaluate import numbers
+from evaluate import numbers, report
 from tests.conftest import png_bytes
 
 
@@ -142,7 +142,7 @@ def test_number_evaluation_at_small_size(mnist_test) -> None:
     images, labels = mnist_test
     models = Models.load()
     table = numbers.score(numbers.make_numbers(images, labels, 10, seed=77), models)
-    print(numbers.markdown(table, numbers.single_digits(images, labels, 40, models)))
+    print("\n".join(report.numbers_table(table, numbers.single_digits(images, labels, 40, models))))
     separated = [row for kind, row in table.items() if "separated" in kind]
     touching = [row for kind, row in table.items() if "touching" in kind]
     assert sum(r["digits_right"] for r in separated) / sum(r["digits"] for r in separated) >= 0.93

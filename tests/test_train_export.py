@@ -16,9 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir: Path, tmp_path: Path, mnist_test):
-    env = {**os.environ, "EPOCHS": "2", "MEMBERS": "2", "SUBSET": "2048", "REDRAWS": "400", "OUT_DIR": str(tmp_path),
-           "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir)}  # fmt: skip
+def test_tiny_train_then_export_gives_a_parity_checked_contract_model(
+    mnist_dir: Path, unipen_dir: Path, tmp_path: Path, mnist_test
+):
+    env = {**os.environ, "EPOCHS": "2", "MEMBERS": "2", "SUBSET": "2048", "REDRAWS": "400", "UNIPEN": "300",
+           "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir),
+           "UNIPEN_DIR": str(unipen_dir)}  # fmt: skip
     train = run_stage("train.classifier", env)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     for name in ("model.keras", "training.json", "training_curves.png", "confusion_matrix.png"):
@@ -28,6 +31,7 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(mnist_dir:
     assert all(h["loss"][1] < h["loss"][0] for h in report["history"]), "each member learns"
     assert report["config"]["seed"] and report["parameters_per_member"] <= 400_000
     assert report["config"]["redraws_used"] == 400, "pen-redrawn digits join the training set"
+    assert report["config"]["unipen"] == 300, "real pen digits of the training sites join it too"
 
     export = run_stage("export.classifier", env)
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from datasets import mnist, redraws
+from datasets import mnist, redraws, unipen
 from digits import contract
 from train import plots
 
@@ -39,6 +39,7 @@ class TrainConfig:
     members: int = 3  # averaged inside one graph: errors of members differ
     subset: int = 0  # 0 = all 55k training images; small values make tests fast
     redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
+    unipen: int = 0  # renders of real pen digits from the UNIPEN training sites ($UNIPEN_DIR), styles added
     validation_size: int = mnist.VALIDATION_SIZE
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -53,8 +54,8 @@ class TrainConfig:
 
     @classmethod
     def from_env(cls) -> TrainConfig:
-        """The defaults, with EPOCHS, MEMBERS, SUBSET and REDRAWS from the environment (tests train tiny models)."""
-        knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS"}
+        """The defaults; EPOCHS, MEMBERS, SUBSET, REDRAWS and UNIPEN from the environment (tests train tiny ones)."""
+        knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS", "unipen": "UNIPEN"}
         return cls(**{name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ})
 
 
@@ -193,6 +194,12 @@ def main() -> int:
         drawn, drawn_labels = redraws.redraws(x_train, y_train, count, CONFIG.seed)
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], drawn])
         y_train = np.concatenate([y_train, drawn_labels])
+    if CONFIG.unipen:
+        print(f"rendering {CONFIG.unipen} real pen digits of the UNIPEN sites {', '.join(unipen.TRAIN_SITES)}")
+        samples = unipen.load("digits", unipen.TRAIN_SITES)
+        real, real_labels = unipen.training_digits(samples, CONFIG.unipen, CONFIG.seed)
+        x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], real])
+        y_train = np.concatenate([y_train, real_labels])
     train_ds = make_dataset(x_train, y_train, training=True)
     val_ds = make_dataset(x_val, y_val, training=False)
 

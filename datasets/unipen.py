@@ -1,0 +1,166 @@
+"""Real pen-on-tablet digits and numbers (UNIPEN development sites), drawn the ways people send them.
+
+`$UNIPEN_DIR` holds digits.jsonl.gz and numbers.jsonl.gz (strokes, y down, tablet units). Sites are
+different writers and tablets, so splits are by site: training sites, validation sites for every
+choice, and test sites read once for the report.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from datasets import renders
+
+TRAIN_SITES = ("syn", "apb", "imp")  # 6,844 digits
+VALIDATION_SITES = ("gmd", "tos")  # 1,688 digits: every choice is made on these
+TEST_SITES = ("val", "pri")  # 1,540 digits: read once, for the report
+
+
+class UnipenError(RuntimeError):
+    """The UNIPEN files are missing."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One handwritten sample: its label (a digit or a digit string), site and pen strokes."""
+
+    label: str
+    site: str
+    strokes: list[np.ndarray]  # each [points, 2] as (x, y), y down, in tablet units
+
+
+def folder() -> Path:
+    """The UNIPEN folder from $UNIPEN_DIR; UnipenError when it is unset or incomplete."""
+    value = os.environ.get("UNIPEN_DIR")
+    if not value or not (Path(value) / "digits.jsonl.gz").is_file():
+        raise UnipenError("UNIPEN: set UNIPEN_DIR to the folder holding digits.jsonl.gz and numbers.jsonl.gz")
+    return Path(value)
+
+
+def load(kind: str = "digits", sites: tuple[str, ...] | None = None) -> list[Sample]:
+    """The samples of `kind` ('digits' or 'numbers') from the given sites (all by default), in file order."""
+    samples = []
+    with gzip.open(folder() / f"{kind}.jsonl.gz", "rt") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if sites is None or row["site"] in sites:
+                strokes = [np.asarray(s, dtype=np.float32).reshape(-1, 2) for s in row["strokes"] if s]
+                samples.append(Sample(row["label"], row["site"], strokes))
+    return samples
+
+
+def draw(
+    strokes: list[np.ndarray], size: tuple[int, int], height_px: float, centre: tuple[float, float], pen_px: float
+) -> np.ndarray:
+    """Coverage [H,W] in [0,1] of the strokes drawn with a round pen, `height_px` tall around `centre`."""
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = height_px / max(high[1] - low[1], 1e-6) * renders.SUPERSAMPLE
+    # Very wide samples (a long 1's flag, a number) are fitted by height, as the page's pad does.
+    offset = np.array(centre) * renders.SUPERSAMPLE - (low + high) / 2 * scale
+    canvas = Image.new("L", (size[0] * renders.SUPERSAMPLE, size[1] * renders.SUPERSAMPLE), 0)
+    pen = ImageDraw.Draw(canvas)
+    width = max(1, round(pen_px * renders.SUPERSAMPLE))
+    for stroke in strokes:
+        xy = [tuple(p) for p in stroke * scale + offset]
+        if len(xy) > 1:
+            pen.line(xy, fill=255, width=width, joint="curve")
+        for x, y in (xy[0], xy[-1]) if len(xy) > 1 else xy:  # round caps, as a canvas pen
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=255)
+    return np.asarray(canvas.reduce(renders.SUPERSAMPLE), dtype=np.float32) / 255.0
+
+
+def aspect(sample: Sample) -> float:
+    """Width over height of the sample's strokes."""
+    points = np.concatenate(sample.strokes)
+    extent = points.max(axis=0) - points.min(axis=0)
+    return float(extent[0] / max(extent[1], 1e-6))
+
+
+def canvas(rng: np.random.Generator, sample: Sample) -> bytes:
+    """The sample as the page's canvas exports it: black ink on transparent, pens thin to thick."""
+    height_px = rng.uniform(0.35, 0.8) * 280
+    width = int(max(280, height_px * aspect(sample) + 0.3 * 280))
+    pen = height_px * rng.uniform(0.04, 0.14)
+    return renders.canvas_export(draw(sample.strokes, (width, 280), height_px, (width / 2, 140), pen))
+
+
+def photo(rng: np.random.Generator, sample: Sample) -> bytes:
+    """The sample written on paper and photographed (uneven light, noise, blur, JPEG)."""
+    height_px = rng.uniform(0.3, 0.6) * 480
+    width = int(max(640, height_px * aspect(sample) + 200))
+    pen = height_px * rng.uniform(0.04, 0.10)
+    return renders.photograph(rng, draw(sample.strokes, (width, 480), height_px, (width / 2, 240), pen))
+
+
+def low_res_scan(rng: np.random.Generator, sample: Sample) -> bytes:
+    """The sample as a 16-32 px binarised scan, enlarged blockily: forms and postal digits."""
+    side = int(rng.integers(16, 33))
+    height_px = side * rng.uniform(0.7, 0.9)
+    width = int(max(side, height_px * aspect(sample) + 4))
+    coverage = draw(sample.strokes, (width, side), height_px, (width / 2, side / 2), max(1.0, side * 0.08))
+    ink = (coverage > 0.4).astype(np.uint8) * 255
+    factor = int(rng.integers(6, 16))
+    big = Image.fromarray(255 - ink).resize((width * factor, side * factor), Image.Resampling.NEAREST)
+    return renders.encode(big, "PNG")
+
+
+MEDIA = {"canvas": canvas, "photo": photo, "low-res scan": low_res_scan}
+
+
+# --- Training digits ----------------------------------------------------------------------------
+STYLE_SHARE = 0.3  # of zeros and ones, how many get a slash or a flag: styles MNIST hardly has
+
+
+def with_style(sample: Sample, rng: np.random.Generator) -> Sample:
+    """A zero slashed (Ø) or a one given a long flag (the European 1), at random; other digits as they are."""
+    if sample.label not in ("0", "1") or rng.random() >= STYLE_SHARE:
+        return sample
+    points = np.concatenate(sample.strokes)
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    height, width = bottom - top, max(right - left, 1e-6)
+    if sample.label == "0":  # a stroke from below left to above right, past the loop
+        over = rng.uniform(0.0, 0.15) * height
+        extra = np.array([[left - over * width / height, bottom + over], [right + over * width / height, top - over]])
+    else:  # a flag from the top of the stroke down to the left
+        length = rng.uniform(0.25, 0.55) * height
+        angle = np.radians(rng.uniform(20, 60))  # below the horizontal
+        start = points[points[:, 1].argmin()]
+        extra = np.array([start - length * np.array([np.cos(angle), -np.sin(angle)]), start])
+    segment = np.linspace(extra[0], extra[1], 12, dtype=np.float32)
+    return Sample(sample.label, sample.site, [segment, *sample.strokes])
+
+
+def _render_chunk(args: tuple[list[Sample], np.ndarray, int]) -> np.ndarray:
+    samples, picks, seed = args
+    from digits import preprocess  # the library's normalisation: what the model will be served
+
+    rng = np.random.default_rng(seed)
+    images = np.zeros((len(picks), 28, 28), dtype=np.float32)
+    for i, k in enumerate(picks):
+        sample = with_style(samples[k], rng)
+        height_px = rng.uniform(60, 160)
+        width = int(height_px * max(1.0, aspect(sample)) + height_px * 0.5)
+        side = int(height_px * 1.5)
+        pen = height_px * rng.uniform(0.03, 0.16)  # hairline to fat marker, as redraws of MNIST
+        coverage = draw(sample.strokes, (width, side), height_px, (width / 2, side / 2), pen)
+        images[i] = preprocess.normalize_digit(coverage, preprocess.digit_mask(coverage))
+    return images
+
+
+def training_digits(samples: list[Sample], count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` renders of the samples (float [count,28,28]) through the service's preprocessing, and labels."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(samples), size=count)
+    chunks = np.array_split(picks, max(1, count // 500))
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        drawn = list(pool.map(_render_chunk, [(samples, chunk, seed + i) for i, chunk in enumerate(chunks)]))
+    return np.concatenate(drawn), np.array([int(samples[k].label) for k in picks])
