@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train train-line-model export evaluate bench soak report clean
+.PHONY: install serve test lint train train-line-model export evaluate bench soak report screenshots clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ soak: $(VENV)/.dev  ## 60 s at saturation (errors, worker memory), then kill -9 
 
 report: $(VENV)/.runtime  ## docs/results.md and README.md's results table, from artifacts/*.json
 	$(PY) -m evaluate.report
+
+screenshots: $(VENV)/.dev  ## the README's screenshots of the page, from the browser tests
+	SCREENSHOTS_DIR=docs $(PY) -m pytest -q tests/test_browser.py -k "drawn_digit_is_read or phone or samples_spell"
 
 clean:
 	rm -rf build

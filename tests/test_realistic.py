@@ -6,7 +6,7 @@ import pytest
 
 from datasets import renders
 from digits.classifier import Classifier
-from evaluate import realistic
+from evaluate import realistic, report
 
 PER_KIND = 60  # ~500 renders: about a minute; `make evaluate` renders every test digit as each kind
 
@@ -16,7 +16,7 @@ def test_user_like_renders_of_mnist_test_digits(mnist_dir) -> None:
     images, labels = realistic.load_source("test")
     items = renders.renders(images, labels, PER_KIND, seed=99)  # not the report's seed
     table = realistic.with_rates(realistic.score(items, Classifier()))
-    print("\n" + realistic.markdown(table))
+    print("\n" + "\n".join(report.realistic_table(table)))
     for kind in renders.HANDWRITTEN:
         assert table[kind]["accuracy"] >= 0.95, (kind, table[kind])  # 60 per kind are noisy; 99% is for all 10,000
     assert all(row["blanks_rejected_rate"] == 1.0 for row in table.values()), "every blank answers 422"
