@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from bench import servers
-from datasets import mnist, provenance, renders
+from datasets import mnist, provenance, renders, reports_missing_data
 from digits import preprocess
 from digits.classifier import Classifier
 from evaluate import report as report_doc
@@ -135,7 +135,7 @@ def over_http(png: bytes) -> dict:
     return result
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Run both parts and write the report."""
     png = canvas_png()

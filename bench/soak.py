@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import servers
 from bench.run import body_file, canvas_png, wrk
-from datasets import mnist, provenance
+from datasets import provenance, reports_missing_data
 from evaluate import report as report_doc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def fault(body: Path, seconds: int) -> dict:
     return {**result, "workers": len(workers), "replaced_after_s": replaced_after}
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Soak, then fault; write the report."""
     seconds = int(os.environ.get("SOAK_SECONDS", 60))

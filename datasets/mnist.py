@@ -5,17 +5,17 @@ Every file is MD5-verified. Problems raise MnistError with one line saying what 
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from datasets import DataMissing, reports_missing_data
 
 FILES = {
     "train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
@@ -33,8 +33,10 @@ VALIDATION_SIZE = 5000  # held out of the 60k training images for every choice m
 SPLIT_SEED = 20261125
 
 
-class MnistError(RuntimeError):
+class MnistError(DataMissing):
     """A one-line, actionable problem with the MNIST files."""
+
+    source = "MNIST"
 
 
 def md5_of(path: Path) -> str:
@@ -132,21 +134,7 @@ def data_md5s() -> dict[str, str]:
     return {name: md5 for name, md5 in FILES.values()}
 
 
-def reports_errors(main: Callable[[], int]) -> Callable[[], int]:
-    """A stage's main that answers a MnistError with its one line on stderr and exit status 1, not a traceback."""
-
-    @functools.wraps(main)
-    def run() -> int:
-        try:
-            return main()
-        except MnistError as exc:
-            print(f"MNIST: {exc}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-@reports_errors
+@reports_missing_data
 def main() -> int:
     """Fetch and verify all four files; print where they are."""
     for name, md5 in FILES.values():

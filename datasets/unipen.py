@@ -8,6 +8,7 @@ choice, and test sites read once for the report.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -17,15 +18,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from datasets import renders
+from datasets import DataMissing, renders
 
 TRAIN_SITES = ("syn", "apb", "imp")  # 6,844 digits
 VALIDATION_SITES = ("gmd", "tos")  # 1,688 digits: every choice is made on these
 TEST_SITES = ("val", "pri")  # 1,540 digits: read once, for the report
 
 
-class UnipenError(RuntimeError):
+class UnipenError(DataMissing):
     """The UNIPEN files are missing."""
+
+    source = "UNIPEN"
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ def folder() -> Path:
     """The UNIPEN folder from $UNIPEN_DIR; UnipenError when it is unset or incomplete."""
     value = os.environ.get("UNIPEN_DIR")
     if not value or not (Path(value) / "digits.jsonl.gz").is_file():
-        raise UnipenError("UNIPEN: set UNIPEN_DIR to the folder holding digits.jsonl.gz and numbers.jsonl.gz")
+        raise UnipenError("set UNIPEN_DIR to the folder holding digits.jsonl.gz and numbers.jsonl.gz")
     return Path(value)
 
 
@@ -117,26 +120,77 @@ MEDIA = {"canvas": canvas, "photo": photo, "low-res scan": low_res_scan}
 
 
 # --- Training digits ----------------------------------------------------------------------------
-STYLE_SHARE = 0.3  # of zeros and ones, how many get a slash or a flag: styles MNIST hardly has
+STYLE_SHARE = 0.3  # of the digits a style fits, how many training renders get one: styles MNIST hardly has
+
+
+def _box(sample: Sample) -> tuple[np.ndarray, float, float, float, float]:
+    points = np.concatenate(sample.strokes)
+    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+    return points, left, top, right, bottom
+
+
+def _slash(sample: Sample, rng: np.random.Generator) -> np.ndarray:
+    """Ø: a stroke from below left to above right, past the loop."""
+    _, left, top, right, bottom = _box(sample)
+    over, slope = rng.uniform(0.0, 0.15) * (bottom - top), (right - left) / max(bottom - top, 1e-6)
+    return np.array([[left - over * slope, bottom + over], [right + over * slope, top - over]])
+
+
+def _flag(sample: Sample, rng: np.random.Generator) -> np.ndarray:
+    """The European 1: a long flag from the top of the stroke down to the left."""
+    points, _, top, _, bottom = _box(sample)
+    length, angle = rng.uniform(0.25, 0.55) * (bottom - top), np.radians(rng.uniform(20, 60))
+    start = points[points[:, 1].argmin()]
+    return np.array([start - length * np.array([np.cos(angle), -np.sin(angle)]), start])
+
+
+def _foot(sample: Sample, rng: np.random.Generator) -> np.ndarray:
+    """A 1 standing on a foot: a base line across the bottom of the stroke."""
+    points, _, top, _, bottom = _box(sample)
+    base, half = points[points[:, 1].argmax()], rng.uniform(0.2, 0.35) * (bottom - top)
+    return base + np.array([[-half, 0.0], [half, 0.0]])
+
+
+def _crossbar(sample: Sample, rng: np.random.Generator) -> np.ndarray:
+    """A 7 with a bar across its stem, a little below the middle."""
+    points, _, top, _, bottom = _box(sample)
+    y = top + rng.uniform(0.45, 0.65) * (bottom - top)
+    x = points[np.abs(points[:, 1] - y).argmin(), 0]
+    half = rng.uniform(0.18, 0.3) * (bottom - top)
+    return np.array([[x - half, y], [x + half, y]])
+
+
+def _hook(sample: Sample, rng: np.random.Generator) -> np.ndarray:
+    """A 9 whose tail hooks to the left at the bottom."""
+    points, _, top, _, bottom = _box(sample)
+    end, radius = points[points[:, 1].argmax()], rng.uniform(0.1, 0.2) * (bottom - top)
+    turn = np.linspace(0, np.radians(rng.uniform(120, 180)), 8)
+    return np.stack([end[0] - radius + radius * np.cos(turn), end[1] - radius * np.sin(turn)], axis=1)
+
+
+# Styles of real writers that MNIST hardly has: (the digit, the stroke that makes the style).
+STYLES = {
+    "slashed zero": ("0", _slash),
+    "flagged one": ("1", _flag),
+    "footed one": ("1", _foot),
+    "crossed seven": ("7", _crossbar),
+    "hooked nine": ("9", _hook),
+}
+
+
+def styled(sample: Sample, style: str, rng: np.random.Generator) -> Sample:
+    """The sample with one style's extra stroke (the sample must be of that style's digit)."""
+    extra = STYLES[style][1](sample, rng)
+    points = np.concatenate([np.linspace(a, b, 6) for a, b in itertools.pairwise(extra)])
+    return Sample(sample.label, sample.site, [points.astype(np.float32), *sample.strokes])
 
 
 def with_style(sample: Sample, rng: np.random.Generator) -> Sample:
-    """A zero slashed (Ø) or a one given a long flag (the European 1), at random; other digits as they are."""
-    if sample.label not in ("0", "1") or rng.random() >= STYLE_SHARE:
+    """A training sample given, at random, one of the styles of its digit; most stay as written."""
+    fitting = [style for style, (digit, _) in STYLES.items() if digit == sample.label]
+    if not fitting or rng.random() >= STYLE_SHARE:
         return sample
-    points = np.concatenate(sample.strokes)
-    (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
-    height, width = bottom - top, max(right - left, 1e-6)
-    if sample.label == "0":  # a stroke from below left to above right, past the loop
-        over = rng.uniform(0.0, 0.15) * height
-        extra = np.array([[left - over * width / height, bottom + over], [right + over * width / height, top - over]])
-    else:  # a flag from the top of the stroke down to the left
-        length = rng.uniform(0.25, 0.55) * height
-        angle = np.radians(rng.uniform(20, 60))  # below the horizontal
-        start = points[points[:, 1].argmin()]
-        extra = np.array([start - length * np.array([np.cos(angle), -np.sin(angle)]), start])
-    segment = np.linspace(extra[0], extra[1], 12, dtype=np.float32)
-    return Sample(sample.label, sample.site, [segment, *sample.strokes])
+    return styled(sample, fitting[rng.integers(len(fitting))], rng)
 
 
 def _render_chunk(args: tuple[list[Sample], np.ndarray, int]) -> np.ndarray:

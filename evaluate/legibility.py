@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from datasets import mnist, provenance
+from datasets import provenance, reports_missing_data
 from digits.models import Models
 from evaluate import numbers, realistic
 
@@ -71,7 +71,7 @@ def score(truth: list[str], reading: list[str], service: list[str]) -> dict[str,
     }
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """`sheets` or `score`; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

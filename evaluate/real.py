@@ -1,7 +1,10 @@
 """Accuracy on real handwriting: UNIPEN pen digits of held-out sites, through /api/v1/predict's path.
 
-`python -m evaluate.real` reads the test sites once and writes artifacts/evaluation_real.json;
-`--source validation` reads the validation sites, for every choice made in development.
+Each site's digits as canvas exports, paper photos and low-resolution scans; then style sets: every
+digit of a style's kind on those sites, written in that style (datasets.unipen.STYLES: a slashed zero,
+a flagged or footed one, a crossed seven, a hooked nine). `python -m evaluate.real` reads the test
+sites once and writes artifacts/evaluation_real.json; `--source validation` reads the validation
+sites, for every choice made in development.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import provenance, unipen
+from datasets import provenance, reports_missing_data, unipen
 from digits import artifacts, pipeline, preprocess
 from digits.classifier import Classifier
 from digits.line_model import LineModel
@@ -28,40 +31,46 @@ CONFIDENT = 0.9  # a wrong answer at least this sure is one a low-confidence war
 
 
 def score(samples: list[unipen.Sample], models: Models, seed: int) -> dict[str, dict]:
-    """Per site and medium: digits, right answers, confidently wrong ones and the confusions (true -> read)."""
+    """Per site and medium, then per style (canvas): digits, right answers, confidently wrong ones, confusions."""
     rng = np.random.default_rng(seed)
     table: dict[str, dict] = {}
     for sample in samples:
         for medium, render in unipen.MEDIA.items():
-            row = table.setdefault(f"{sample.site}, {medium}", {"digits": 0, "correct": 0, "confident_wrong": 0})
-            confusions = row.setdefault("confusions", Counter())
-            try:
-                reading = pipeline.read_digit(render(rng, sample), models)
-                answer, confidence = str(reading.digit), reading.confidence
-            except preprocess.NoDigit:
-                answer, confidence = "none", 0.0
-            row["digits"] += 1
-            row["correct"] += answer == sample.label
-            row["confident_wrong"] += answer != sample.label and confidence >= CONFIDENT
-            if answer != sample.label:
-                confusions[f"{sample.label}->{answer}"] += 1
+            _tally(table, f"{sample.site}, {medium}", sample.label, render(rng, sample), models)
+    for style, (digit, _) in unipen.STYLES.items():  # every digit of the style's kind, written in that style
+        for sample in (s for s in samples if s.label == digit):
+            _tally(
+                table, f"style: {style}, canvas", digit, unipen.canvas(rng, unipen.styled(sample, style, rng)), models
+            )
     for row in table.values():
         row["accuracy"] = row["correct"] / row["digits"]
         row["confusions"] = dict(row["confusions"].most_common())
     return table
 
 
+def _tally(table: dict[str, dict], kind: str, label: str, data: bytes, models: Models) -> None:
+    """Read one image and count it in its row."""
+    row = table.setdefault(kind, {"digits": 0, "correct": 0, "confident_wrong": 0, "confusions": Counter()})
+    try:
+        reading = pipeline.read_digit(data, models)
+        answer, confidence = str(reading.digit), reading.confidence
+    except preprocess.NoDigit:
+        answer, confidence = "none", 0.0
+    row["digits"] += 1
+    row["correct"] += answer == label
+    row["confident_wrong"] += answer != label and confidence >= CONFIDENT
+    if answer != label:
+        row["confusions"][f"{label}->{answer}"] += 1
+
+
+@reports_missing_data
 def main() -> int:
     """Score the shipped models (or --model) on the validation or test sites."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", choices=sorted(SITES), default="test")
     parser.add_argument("--model", type=Path, default=artifacts.CLASSIFIER, help="an ONNX classifier to compare")
     args = parser.parse_args()
-    try:
-        samples = unipen.load("digits", SITES[args.source])
-    except unipen.UnipenError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    samples = unipen.load("digits", SITES[args.source])
     table = score(samples, Models(Classifier(args.model), LineModel()), SEEDS[args.source])
     print("\n".join(report.real_table(table)))
     if args.source == "test" and args.model.resolve() == artifacts.CLASSIFIER.resolve():

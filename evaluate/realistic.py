@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import mnist, provenance, renders
+from datasets import mnist, provenance, renders, reports_missing_data
 from digits import preprocess
 from digits.classifier import DEFAULT_MODEL, Classifier
 from evaluate import report
@@ -91,7 +91,7 @@ def evaluate(source: str, per_kind: int, workers: int = 2, model: Path = DEFAULT
     return with_rates(merged)
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Run the evaluation and write artifacts/evaluation.json (test source only)."""
     parser = argparse.ArgumentParser(description=__doc__)

@@ -21,7 +21,7 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
-from datasets import mnist, provenance
+from datasets import mnist, provenance, reports_missing_data
 from digits import contract
 from digits.classifier import Classifier
 
@@ -126,7 +126,7 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
     }
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Export build/model.keras to artifacts/model.onnx and artifacts/model.json."""
     test_images, test_labels = mnist.load_split("test")

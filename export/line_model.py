@@ -16,7 +16,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 
-from datasets import mnist, provenance
+from datasets import mnist, provenance, reports_missing_data
 from digits import contract, line_model
 from export.classifier import ARTIFACTS_DIR, BUILD_DIR, OPSET, ExportError, to_onnx
 from train import line_model as training
@@ -45,7 +45,7 @@ def check_parity(model: keras.Model, session: line_model.LineModel, lines: np.nd
     return {"lines": len(lines), "reading_disagreements": 0, "max_abs_probability_diff": max_diff}
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Export build/line_model.keras to artifacts/line_model.onnx and artifacts/line_model.json."""
     keras_path = BUILD_DIR / "line_model.keras"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +14,7 @@ from datasets import unipen
 from digits import preprocess
 from digits.models import Models
 from evaluate import real, report
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import run_stage
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +30,12 @@ def test_sites_split_into_train_validation_and_test_with_nothing_shared(digits) 
     assert len(unipen.load("numbers")) == 308
 
 
-def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "evaluate.real", "--source", "validation"],
-        cwd=ROOT, env={**os.environ, "UNIPEN_DIR": str(tmp_path)}, capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode == 1 and result.stderr.strip().startswith("UNIPEN: set UNIPEN_DIR")
+@pytest.mark.parametrize("stage", ["evaluate.real", "train.classifier"])
+def test_a_missing_folder_is_a_clear_error_before_any_work(stage: str, tmp_path: Path) -> None:
+    result = run_stage(stage, {**os.environ, "UNIPEN_DIR": str(tmp_path)})
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("UNIPEN: set UNIPEN_DIR")
+    assert "Traceback" not in result.stderr and "redrawing" not in result.stdout
 
 
 @pytest.mark.parametrize("medium", sorted(unipen.MEDIA))
@@ -50,16 +47,32 @@ def test_every_medium_renders_a_readable_digit(digits, medium: str) -> None:
     assert preprocess.preprocess(data).max() > 0.5
 
 
-def test_styles_slash_zeros_and_flag_ones_and_leave_other_digits(digits) -> None:
+def test_each_style_adds_its_stroke_where_that_style_has_it(digits) -> None:
     rng = np.random.default_rng(1)
-    zero, one, seven = (next(s for s in digits if s.label == d) for d in "017")
-    styled = [unipen.with_style(zero, rng) for _ in range(40)]
-    slashed = [s for s in styled if len(s.strokes) == len(zero.strokes) + 1]
-    assert 4 <= len(slashed) <= 24  # about STYLE_SHARE of them
-    extra = slashed[0].strokes[0]
-    assert extra[0, 0] < extra[-1, 0] and extra[0, 1] > extra[-1, 1]  # bottom left to top right
-    assert any(len(unipen.with_style(one, rng).strokes) > len(one.strokes) for _ in range(40))
-    assert all(unipen.with_style(seven, rng) is seven for _ in range(10))
+    for style, (digit, _) in unipen.STYLES.items():
+        sample = next(s for s in digits if s.label == digit)
+        extra = unipen.styled(sample, style, rng).strokes[0]
+        points = np.concatenate(sample.strokes)
+        (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
+        low, high = extra.min(axis=0), extra.max(axis=0)
+        if style == "slashed zero":  # bottom left to top right, across the loop
+            assert (
+                extra[0, 0] < extra[-1, 0] and extra[0, 1] > extra[-1, 1] and high[0] - low[0] >= 0.9 * (right - left)
+            )
+        elif style == "flagged one":  # down to the left from the top
+            assert extra[-1, 1] == top and extra[0, 0] < extra[-1, 0] and extra[0, 1] > extra[-1, 1]
+        elif style in ("footed one", "crossed seven"):  # a level stroke: at the bottom, or across the stem
+            assert high[1] - low[1] < 1e-3 and (style == "crossed seven" or low[1] == bottom)
+        else:  # the hooked nine: from the lowest point, up and to the left
+            assert extra[0, 1] == bottom and extra[-1, 0] < extra[0, 0] and extra[-1, 1] < bottom
+
+
+def test_training_styles_touch_only_some_digits_of_their_kind(digits) -> None:
+    rng = np.random.default_rng(2)
+    zero, three = (next(s for s in digits if s.label == d) for d in "03")
+    changed = sum(unipen.with_style(zero, rng) is not zero for _ in range(100))
+    assert 15 <= changed <= 45  # about STYLE_SHARE of them
+    assert all(unipen.with_style(three, rng) is three for _ in range(20))  # no style of 3
 
 
 def test_training_digits_are_model_inputs_with_their_labels(digits) -> None:
@@ -75,7 +88,13 @@ def test_real_handwriting_evaluation_at_small_size(digits) -> None:
     sample = [s for s in digits if s.site == "tos"][::5]
     table = real.score(sample, Models.load(), seed=5)
     print("\n".join(report.real_table(table)))
-    assert set(table) == {f"tos, {medium}" for medium in unipen.MEDIA}
+    styles = {f"style: {style}, canvas" for style in unipen.STYLES}
+    assert set(table) == {f"tos, {medium}" for medium in unipen.MEDIA} | styles
+    for medium in unipen.MEDIA:
+        row = table[f"tos, {medium}"]
+        assert row["digits"] == len(sample) and row["accuracy"] >= 0.95, medium
+    for style, (digit, _) in unipen.STYLES.items():
+        row = table[f"style: {style}, canvas"]
+        assert row["digits"] == sum(s.label == digit for s in sample) and row["accuracy"] >= 0.4, style
     for row in table.values():
-        assert row["digits"] == len(sample) and row["accuracy"] >= 0.95
         assert sum(row["confusions"].values()) == row["digits"] - row["correct"]

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from datasets import mnist, redraws, unipen
+from datasets import mnist, redraws, reports_missing_data, unipen
 from digits import contract
 from train import plots
 
@@ -39,7 +39,7 @@ class TrainConfig:
     members: int = 3  # averaged inside one graph: errors of members differ
     subset: int = 0  # 0 = all 55k training images; small values make tests fast
     redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
-    unipen: int = 0  # renders of real pen digits from the UNIPEN training sites ($UNIPEN_DIR), styles added
+    unipen: int = 15000  # renders of real pen digits of the UNIPEN training sites ($UNIPEN_DIR), styles added
     validation_size: int = mnist.VALIDATION_SIZE
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -180,10 +180,11 @@ def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict
     }
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Train, evaluate once on the test set, write model, metrics and plots."""
     started = time.time()
+    samples = unipen.load("digits", unipen.TRAIN_SITES) if CONFIG.unipen else []  # fails early if missing
     train_images, train_labels = mnist.load_split("train")
     test_images, test_labels = mnist.load_split("test")
     (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
@@ -196,7 +197,6 @@ def main() -> int:
         y_train = np.concatenate([y_train, drawn_labels])
     if CONFIG.unipen:
         print(f"rendering {CONFIG.unipen} real pen digits of the UNIPEN sites {', '.join(unipen.TRAIN_SITES)}")
-        samples = unipen.load("digits", unipen.TRAIN_SITES)
         real, real_labels = unipen.training_digits(samples, CONFIG.unipen, CONFIG.seed)
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], real])
         y_train = np.concatenate([y_train, real_labels])

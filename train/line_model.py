@@ -23,7 +23,7 @@ import tensorflow as tf
 from keras import layers
 from PIL import Image
 
-from datasets import mnist, redraws
+from datasets import mnist, redraws, reports_missing_data
 from digits import contract, line_model, preprocess
 from train.classifier import conv_bn, random_affine
 
@@ -236,7 +236,7 @@ def stack_members(members: list[keras.Model]) -> keras.Model:
     return keras.Model(inputs, outputs, name="line_models")
 
 
-@mnist.reports_errors
+@reports_missing_data
 def main() -> int:
     """Train each member, write them as one model to build/line_model.keras, and a report."""
     images, labels = mnist.load_split("train")
