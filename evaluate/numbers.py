@@ -21,7 +21,6 @@ from digits import artifacts, pipeline, preprocess
 from digits.models import Models
 from evaluate import realistic, report
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORT = artifacts.ARTIFACTS / "evaluation_numbers.json"
 SEED = 4242
 PER_KIND = 200  # numbers of each kind in the report

@@ -21,7 +21,7 @@ from tests.conftest import encode, png_bytes, png_claiming
 
 pytestmark = pytest.mark.slow
 PREDICT = "/api/v1/predict"
-PEAK_WORKER_MB = 350  # the README's bound on a worker's peak memory, a 40 MP image included
+PEAK_WORKER_MB = 350  # the bound on a worker's peak memory (docs/architecture.md), a 40 MP image included
 
 
 def seven() -> Image.Image:

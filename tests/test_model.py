@@ -67,7 +67,7 @@ def test_contract_checker_rejects_wrong_graphs() -> None:
             contract.check_session(Session(inputs, outputs))
 
 
-# The shipped model's measured floor. The 99.70% target is not reached yet (see the README); this
+# The shipped model's measured floor. The 99.70% target is not reached yet (docs/experiments.md); this
 # guards against shipping anything worse than what was measured.
 SHIPPED_TEST_ACCURACY_FLOOR = 0.9965
 

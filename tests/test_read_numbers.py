@@ -147,7 +147,7 @@ def test_number_evaluation_at_small_size(mnist_test) -> None:
     touching = [row for kind, row in table.items() if "touching" in kind]
     assert sum(r["digits_right"] for r in separated) / sum(r["digits"] for r in separated) >= 0.93
     assert sum(r["exact"] for r in separated) / sum(r["numbers"] for r in separated) >= 0.7
-    # The line model lifted touching numbers from ~70% to ~90% per digit (README); this floor guards it.
+    # The line model lifted touching numbers from ~70% to ~90% per digit (docs/experiments.md); this floor guards it.
     assert sum(r["digits_right"] for r in touching) / sum(r["digits"] for r in touching) >= 0.85
     assert sum(r["exact"] for r in touching) / sum(r["numbers"] for r in touching) >= 0.5
     single = numbers.single_digits(images, labels, 50, models)

@@ -39,7 +39,7 @@ class TrainConfig:
     members: int = 3  # averaged inside one graph: errors of members differ
     subset: int = 0  # 0 = all 55k training images; small values make tests fast
     redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
-    unipen: int = 15000  # renders of real pen digits of the UNIPEN training sites ($UNIPEN_DIR), styles added
+    unipen: int = 0  # renders of real pen digits of the UNIPEN training sites ($UNIPEN_DIR), styles added
     validation_size: int = mnist.VALIDATION_SIZE
     batch_size: int = 128
     learning_rate: float = 2e-3
