@@ -32,7 +32,7 @@ def test_sites_split_into_train_validation_and_test_with_nothing_shared(digits) 
 
 @pytest.mark.parametrize("stage", ["evaluate.real", "train.classifier"])
 def test_a_missing_folder_is_a_clear_error_before_any_work(stage: str, tmp_path: Path) -> None:
-    result = run_stage(stage, {**os.environ, "UNIPEN_DIR": str(tmp_path)})
+    result = run_stage(stage, {**os.environ, "UNIPEN_DIR": str(tmp_path), "UNIPEN": "300"})  # training asks for it
     assert result.returncode == 1, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1].startswith("UNIPEN: set UNIPEN_DIR")
     assert "Traceback" not in result.stderr and "redrawing" not in result.stdout
