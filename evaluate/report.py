@@ -465,7 +465,7 @@ def render_headline(reports: dict[str, dict]) -> str:
             "; ".join(
                 f"{kind.split(',')[0]} {pct(r['accuracy'])} ({r['digits']:,})"
                 for kind, r in real["kinds"].items()
-                if kind.endswith("canvas")
+                if kind.endswith("canvas") and not kind.startswith("style")
             ),
             when(real, "evaluation_real"),
         ),
