@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from datasets import DataMissing, renders
+from digits import preprocess  # the library's normalisation: what the model will be served
 
 TRAIN_SITES = ("syn", "apb", "imp")  # 6,844 digits
 VALIDATION_SITES = ("gmd", "tos")  # 1,688 digits: every choice is made on these
@@ -193,14 +194,12 @@ def with_style(sample: Sample, rng: np.random.Generator) -> Sample:
     return styled(sample, fitting[rng.integers(len(fitting))], rng)
 
 
-def _render_chunk(args: tuple[list[Sample], np.ndarray, int]) -> np.ndarray:
-    samples, picks, seed = args
-    from digits import preprocess  # the library's normalisation: what the model will be served
-
+def _render_chunk(args: tuple[list[Sample], int]) -> np.ndarray:
+    samples, seed = args
     rng = np.random.default_rng(seed)
-    images = np.zeros((len(picks), 28, 28), dtype=np.float32)
-    for i, k in enumerate(picks):
-        sample = with_style(samples[k], rng)
+    images = np.zeros((len(samples), 28, 28), dtype=np.float32)
+    for i, sample in enumerate(samples):
+        sample = with_style(sample, rng)
         height_px = rng.uniform(60, 160)
         width = int(height_px * max(1.0, aspect(sample)) + height_px * 0.5)
         side = int(height_px * 1.5)
@@ -216,5 +215,6 @@ def training_digits(samples: list[Sample], count: int, seed: int) -> tuple[np.nd
     picks = rng.integers(0, len(samples), size=count)
     chunks = np.array_split(picks, max(1, count // 500))
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        drawn = list(pool.map(_render_chunk, [(samples, chunk, seed + i) for i, chunk in enumerate(chunks)]))
+        jobs = [([samples[k] for k in chunk], seed + i) for i, chunk in enumerate(chunks)]  # each its own samples
+        drawn = list(pool.map(_render_chunk, jobs))
     return np.concatenate(drawn), np.array([int(samples[k].label) for k in picks])

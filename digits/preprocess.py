@@ -39,9 +39,13 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is invalid, not half
 
 
 class PreprocessError(ValueError):
-    """Input that cannot become a digit; `code` is the API's machine-readable error code."""
+    """Input that cannot become a digit; `code` is the API's machine-readable error code, `fields` its details."""
 
     code = "invalid_image"
+
+    def __init__(self, message: str, **fields: int | float) -> None:
+        super().__init__(message)
+        self.fields = fields  # e.g. the limit that was hit, for the API's error body
 
 
 class InvalidImage(PreprocessError):
@@ -85,7 +89,9 @@ DEFAULT_LIMITS = Limits()
 def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
     """Decode the first frame, upright per EXIF; refuse bombs before their pixels are allocated."""
     if len(data) > limits.max_bytes:
-        raise TooLarge(f"the image is {len(data):,} bytes; the limit is {limits.max_bytes:,}")
+        raise TooLarge(
+            f"the image is {len(data):,} bytes; the limit is {limits.max_bytes:,}", limit_bytes=limits.max_bytes
+        )
     if not data:
         raise InvalidImage("the body is empty")
     try:
@@ -94,7 +100,8 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size  # read from the header; no pixels decoded yet
             if width * height > limits.max_pixels:
-                raise TooLarge(f"the image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels")
+                message = f"the image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels"
+                raise TooLarge(message, limit_pixels=limits.max_pixels)
             if width < 1 or height < 1:
                 raise InvalidImage("the image has no pixels")
             image = next(ImageSequence.Iterator(image))  # first frame of an animation
@@ -104,7 +111,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
                 ImageOps.exif_transpose(image, in_place=True)  # a copy would double the peak memory
             return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise TooLarge("the image has too many pixels to decode safely") from exc
+        raise TooLarge("the image has too many pixels to decode safely", limit_pixels=limits.max_pixels) from exc
     except PreprocessError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:

@@ -93,13 +93,8 @@ def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError)
 
 
 def handle_preprocess_error(req: falcon.Request, resp: falcon.Response, exc: PreprocessError, params: dict) -> None:
-    """Input that cannot become a digit is the client's problem: a 4xx with the error's code."""
-    fields = {}
-    limits = getattr(req.context, "limits", None)  # set by server.uploads.read_image
-    # The body was already held to the byte limit there, so too_large from decoding is the pixel limit.
-    if exc.code == "too_large" and limits is not None:
-        fields["limit_pixels"] = limits.max_pixels
-    raise ApiError(exc.code, str(exc), **fields)
+    """Input that cannot become a digit is the client's problem: a 4xx with the error's code and details."""
+    raise ApiError(exc.code, str(exc), **exc.fields)
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict) -> None:

@@ -41,7 +41,6 @@ def _read_bounded(stream, limits: Limits) -> bytes:
 
 def read_image(req: falcon.Request, limits: Limits, seconds: float = DEFAULT_UPLOAD_SECONDS) -> bytes:
     """The image bytes of a request, read within `seconds`, or an ApiError saying what is wrong with it."""
-    req.context.limits = limits  # server.errors names the pixel limit from it if decoding the image hits it
     try:
         with deadline.time_limit(seconds):
             return _read_image(req, limits)
