@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,16 @@ class Classifier:
         self.version = self.sha256[:12]  # what responses and the model card call the model
         self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         contract.check_session(self.session)
+        self.busy_seconds = 0.0  # time spent in the model so far: readings report their share
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities [N, 10] for model input [N, 28, 28, 1] (or uint8 [N, 28, 28])."""
         x = contract.as_model_input(images)
-        return self.session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: x})[0]
+        start = time.perf_counter()
+        try:
+            return self.session.run([contract.OUTPUT_NAME], {contract.INPUT_NAME: x})[0]
+        finally:
+            self.busy_seconds += time.perf_counter() - start
 
     def predict_batched(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """predict() over a large set in slices, to bound memory."""

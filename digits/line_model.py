@@ -10,6 +10,7 @@ extra "1" the others do not, so the reading all of them agree on best wins.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,11 +113,16 @@ class LineModel:
         self.version = hashlib.sha256(model_bytes).hexdigest()[:12]
         self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         contract.check_line_session(self.session)
+        self.busy_seconds = 0.0  # time spent in the model so far, as Classifier.busy_seconds
 
     def frames(self, lines: np.ndarray) -> np.ndarray:
         """Each member's frame probabilities [N, R, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
         feed = {contract.LINE_INPUT_NAME: contract.as_line_input(lines)}
-        return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
+        start = time.perf_counter()
+        try:
+            return self.session.run([contract.LINE_OUTPUT_NAME], feed)[0]
+        finally:
+            self.busy_seconds += time.perf_counter() - start
 
     def line_frames(self, line: np.ndarray) -> np.ndarray:
         """Frame probabilities [members x views, T, 11] of one line [28, W]: every member's, in each view."""

@@ -22,6 +22,11 @@ class Models:
         return cls(Classifier(classifier), LineModel(line_model))
 
     @property
+    def busy_seconds(self) -> float:
+        """Time both models have spent running so far."""
+        return self.classifier.busy_seconds + self.line_model.busy_seconds
+
+    @property
     def version(self) -> str:
         """Both models' versions, classifier first: what /read's answers come from."""
         return f"{self.classifier.version}+{self.line_model.version}"

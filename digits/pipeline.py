@@ -6,6 +6,7 @@ subclasses of digits.preprocess for input that cannot be read; the server maps t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,30 @@ from digits import line_reread, preprocess, segment
 from digits.models import Models
 
 TOP = 3  # runner-ups shown with a digit's answer
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where one reading's time went, in seconds (the server's metrics report it)."""
+
+    decode: float
+    preprocess: float  # everything but decoding and the models: ink, segmentation, normalisation
+    model: float
+
+
+class _Clock:
+    """Times one reading: decoding until decoded(), the models by their own counters, the rest."""
+
+    def __init__(self, models: Models) -> None:
+        self.models, self.start, self.busy = models, time.perf_counter(), models.busy_seconds
+        self.decode = 0.0
+
+    def decoded(self) -> None:
+        self.decode = time.perf_counter() - self.start
+
+    def timing(self) -> Timing:
+        model = self.models.busy_seconds - self.busy
+        return Timing(self.decode, time.perf_counter() - self.start - self.decode - model, model)
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,7 @@ class DigitReading:
     top: list[tuple[int, float]]  # the TOP likeliest digits, likeliest first
     image28: np.ndarray  # the classifier's input, float [28, 28]
     model: str  # the version of the model that read it
+    timing: Timing
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,7 @@ class NumberReading:
     width: int
     height: int
     model: str  # the versions of every model that read it
+    timing: Timing
 
     @property
     def text(self) -> str:
@@ -55,16 +82,21 @@ class NumberReading:
 
 def read_digit(data: bytes, models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> DigitReading:
     """The one digit in the image."""
-    image28 = preprocess.preprocess(data, limits)
+    clock = _Clock(models)
+    image = preprocess.decode(data, limits)
+    clock.decoded()
+    image28 = preprocess.digit_input(image)
     p = _normalised(models.classifier.predict(image28[None])[0])
     order = np.argsort(-p)
     top = [(int(d), float(p[d])) for d in order[:TOP]]
-    return DigitReading(top[0][0], top[0][1], p.tolist(), top, image28, models.classifier.version)
+    return DigitReading(top[0][0], top[0][1], p.tolist(), top, image28, models.classifier.version, clock.timing())
 
 
 def read_number(data: bytes, models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> NumberReading:
     """Every digit in the image, left to right."""
+    clock = _Clock(models)
     image = preprocess.decode(data, limits)
+    clock.decoded()
     ink = preprocess.ink_map(image)
     pieces = segment.segment(ink, models)
     images, probabilities = _read_pieces(ink, pieces, models)
@@ -78,7 +110,7 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
         p = _normalised(p)
         box = _box_in_original(piece.mask, scale)
         digits.append(NumberDigit(int(p.argmax()), float(p.max()), p.tolist(), box, image28))
-    return NumberReading(digits, image.width, image.height, models.version)
+    return NumberReading(digits, image.width, image.height, models.version, clock.timing())
 
 
 def _read_pieces(ink: np.ndarray, pieces: list[segment.Piece], models: Models) -> tuple[np.ndarray, np.ndarray]:

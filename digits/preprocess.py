@@ -409,10 +409,15 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     return out
 
 
+def digit_input(image: Image.Image) -> np.ndarray:
+    """A decoded image -> float32 [28,28] white-on-black in [0,1]; raises NoDigit when it is blank."""
+    ink = ink_map(image)
+    return normalize_digit(ink, digit_mask(ink))
+
+
 def preprocess(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Image bytes -> float32 [28,28] white-on-black in [0,1]; raises a PreprocessError subclass."""
-    ink = ink_map(decode(data, limits))
-    return normalize_digit(ink, digit_mask(ink))
+    return digit_input(decode(data, limits))
 
 
 def to_png(image28: np.ndarray) -> bytes:

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from pathlib import Path
 
 import falcon
 
 from digits.models import Models
 from digits.preprocess import PreprocessError
-from server import errors, middleware, resources, uploads
+from server import errors, metrics, middleware, resources, uploads
 from server.config import Config
 
 OPENAPI = Path(__file__).resolve().parent / "openapi.json"
+log = logging.getLogger("server")
 
 
 def create_app(config: Config) -> falcon.App:
     """A WSGI app serving config's models; builds the onnxruntime sessions, so call it after forking."""
     models = Models.load(config.model_path, config.line_model_path)
-    app = falcon.App(middleware=[middleware.RequestId(), middleware.SecurityHeaders()])
+    metrics.serving(models.classifier.version, models.line_model.version)
+    settings = {name: str(value) for name, value in dataclasses.asdict(config).items()}
+    log.info(
+        "serving",
+        extra={"classifier": models.classifier.version, "line_model": models.line_model.version}
+        | {"settings": settings},
+    )
+    app = falcon.App(middleware=[middleware.RequestId(), middleware.Observe(), middleware.SecurityHeaders()])
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART].parse_options = uploads.multipart_options()
     app.set_error_serializer(errors.serialize)
     app.add_error_handler(Exception, errors.handle_unexpected)
@@ -28,6 +38,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_route("/api/v1/model", resources.JsonDocument(config.model_card_path))
     app.add_route("/openapi.json", resources.JsonDocument(OPENAPI))
     app.add_route("/healthz", resources.Health(models))
+    app.add_route("/metrics", metrics.Metrics())
     app.add_route("/", resources.Page(config.web_dir / "index.html"))
     app.add_static_route("/static", str(config.web_dir.resolve()))
     return app

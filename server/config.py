@@ -28,8 +28,11 @@ class Config:
     workers: int = _setting("WORKERS", 2, "worker processes: one per core")
     worker_timeout: int = _setting("TIMEOUT", 45, "seconds before gunicorn kills a silent worker")
     max_requests: int = _setting("MAX_REQUESTS", 20000, "requests a worker serves before it is recycled")
-    access_log: str = _setting("ACCESS_LOG", "-", "where access lines go: - is stderr, empty is off")
-    log_level: str = _setting("LOG_LEVEL", "info", "gunicorn's log level")
+    access_log: str = _setting("ACCESS_LOG", "-", "where JSON access lines go: - is stderr, a file path, empty is off")
+    log_level: str = _setting("LOG_LEVEL", "info", "level of the JSON logs on stderr (debug, info, warning, error)")
+    metrics_dir: str = _setting(
+        "METRICS_DIR", "", "the workers' Prometheus sample files (tmpfs); empty: a fresh directory in /dev/shm, removed at exit"
+    )
     model_path: Path = _setting("MODEL_PATH", artifacts.CLASSIFIER, "the digit classifier (ONNX)")
     model_card_path: Path = _setting("MODEL_CARD_PATH", artifacts.CLASSIFIER_CARD, "its model card")
     line_model_path: Path = _setting("LINE_MODEL_PATH", artifacts.LINE_MODEL, "the CTC line model (ONNX)")

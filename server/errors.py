@@ -88,6 +88,7 @@ def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError)
         fallback = "internal_error" if exc.status_code >= 500 else "bad_request"
         code, fields = FALCON_CODES.get(exc.status_code, fallback), {}
     message = exc.description or exc.title or code
+    req.context.error_code = code  # for the metrics and the access log
     resp.media = error_body(code, message, getattr(req.context, "request_id", None), **fields)
     resp.content_type = falcon.MEDIA_JSON
 

@@ -1,8 +1,24 @@
 """Gunicorn settings: the variable ones come from server.config.Config, like the app's."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from server import logs
 from server.config import Config
 
 _config = Config.from_env()  # not "config": that name is a gunicorn setting
+
+# Prometheus multiprocess mode: workers write their samples under one directory per deployment,
+# named before any worker imports prometheus_client. A directory we make, we remove at exit.
+_memory = "/dev/shm" if os.path.isdir("/dev/shm") else None  # tmpfs: samples are rewritten on every request
+_metrics_dir = Path(_config.metrics_dir or tempfile.mkdtemp(prefix="digits-metrics-", dir=_memory))
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+for _stale in _metrics_dir.glob("*.db"):  # a previous run's samples would add to this one's
+    _stale.unlink()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
 bind = f"{_config.host}:{_config.port}"
 workers = _config.workers  # one sync worker per core on the 2-core target machine
 worker_class = "server.worker.Worker"  # sync, with a time limit on slow request heads
@@ -15,6 +31,20 @@ max_requests = _config.max_requests  # recycle workers to bound slow leaks
 max_requests_jitter = 2000  # ... but not all at once
 limit_request_line = 4094
 limit_request_fields = 50
-accesslog = _config.access_log or None  # ACCESS_LOG= (empty) turns it off
+accesslog = None  # the app writes the access log as JSON lines (server.logs)
 errorlog = "-"
 loglevel = _config.log_level
+logconfig_dict = logs.config_dict(_config.log_level, _config.access_log)
+
+
+def child_exit(server, worker) -> None:
+    """A worker is gone: drop its live gauges (its counters stay in the totals)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics directory this run made."""
+    if not _config.metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

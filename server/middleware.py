@@ -1,11 +1,15 @@
-"""Request ids and security headers on every response."""
+"""Request ids, security headers, metrics and the access log, for every response."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import falcon
+
+from digits.pipeline import DigitReading, NumberReading
+from server import logs, metrics
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -33,3 +37,41 @@ class SecurityHeaders:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
         resp.set_headers(SECURITY_HEADERS)
+
+
+class Observe:
+    """Every answered request: counted in the metrics and written as one JSON line to the access log."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        seconds = time.perf_counter() - req.context.get("started", time.perf_counter())
+        route = route_label(req)
+        code = req.context.get("error_code")
+        metrics.observe(route, req.method, resp.status_code, seconds, code)
+        line = {"request_id": req.context.get("request_id"), "method": req.method, "route": route}
+        line |= {"status": resp.status_code, "duration_ms": round(1000 * seconds, 2)}
+        line |= {"bytes_in": req.content_length or 0, "bytes_out": _body_bytes(resp)}
+        reading = req.context.get("reading")
+        if isinstance(reading, DigitReading):
+            metrics.observe_reading(route, [reading.digit], reading.timing)
+            line["answer"] = str(reading.digit)
+        elif isinstance(reading, NumberReading):
+            metrics.observe_reading(route, [d.digit for d in reading.digits], reading.timing)
+            line["answer"] = reading.text
+        if code:
+            line["error"] = code
+        logs.ACCESS.info("request", extra=line)
+
+
+def _body_bytes(resp: falcon.Response) -> int:
+    body = resp.render_body()  # falcon keeps the rendering, so the response does not pay twice
+    return len(body) if body is not None else int(resp.content_length or 0)
+
+
+def route_label(req: falcon.Request) -> str:
+    """The route's template, "/static" for the page's files, else "unmatched": paths would have no bound."""
+    if req.uri_template:
+        return req.uri_template
+    return "/static" if req.path.startswith("/static/") else "unmatched"

@@ -29,7 +29,7 @@ class Predict:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = uploads.read_image(req, self.config.limits, self.config.upload_seconds)
-        reading = pipeline.read_digit(data, self.models, self.config.limits)
+        reading = req.context.reading = pipeline.read_digit(data, self.models, self.config.limits)
         resp.media = {
             "digit": reading.digit,
             "confidence": reading.confidence,
@@ -52,7 +52,7 @@ class Read:
         seconds = self.config.read_seconds
         try:
             with deadline.time_limit(seconds):  # a page of scribble must not hold the worker until it is killed
-                reading = pipeline.read_number(data, self.models, self.config.limits)
+                reading = req.context.reading = pipeline.read_number(data, self.models, self.config.limits)
         except deadline.Expired:
             message = f"The image took over {seconds:g} s to read: too much to be one number."
             raise errors.ApiError("too_complex", message, limit_seconds=seconds) from None

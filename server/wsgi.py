@@ -3,10 +3,7 @@
 Imported in each worker after the fork (no preload), so every worker builds its own onnxruntime session.
 """
 
-import logging
-
 from server.app import create_app
 from server.config import Config
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-app = create_app(Config.from_env())
+app = create_app(Config.from_env())  # logging is set up by gunicorn.conf.py (server.logs)

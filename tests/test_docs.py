@@ -42,7 +42,8 @@ def table_rows(text: str, header: str) -> list[list[str]]:
 
 
 def unquoted(cell: str) -> str:
-    return cell.removeprefix("`").removesuffix("`")
+    """A cell's text without its code quotes; "(empty)" stands for the empty string."""
+    return "" if cell == "(empty)" else cell.removeprefix("`").removesuffix("`")
 
 
 def shown(default: object) -> str:
