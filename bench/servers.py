@@ -84,7 +84,11 @@ class ServerProcess:
 def gunicorn(workers: int = 2, env: dict | None = None, app: str = "server.wsgi:app") -> ServerProcess:
     """The service as `make serve` runs it (or another app under its settings), on a free port."""
     settings = {"WORKERS": str(workers), "ACCESS_LOG": "", **(env or {})}
-    return ServerProcess([sys.executable, "-m", "gunicorn", "-c", "server/gunicorn.conf.py", app], settings)
+    server = ServerProcess([sys.executable, "-m", "gunicorn", "-c", "server/gunicorn.conf.py", app], settings)
+    deadline = time.monotonic() + 30  # healthy once one worker answers; on a busy machine the rest may still fork
+    while len(server.child_pids()) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server
 
 
 def flask_baseline() -> ServerProcess:
