@@ -31,7 +31,7 @@ class Config:
     access_log: str = _setting("ACCESS_LOG", "-", "where JSON access lines go: - is stderr, a file path, empty is off")
     log_level: str = _setting("LOG_LEVEL", "info", "level of the JSON logs on stderr (debug, info, warning, error)")
     metrics_dir: str = _setting(
-        "METRICS_DIR", "", "the workers' Prometheus sample files (tmpfs); empty: a fresh directory in /dev/shm, removed at exit"
+        "METRICS_DIR", "", "the workers' Prometheus sample files (tmpfs); empty: a new one in /dev/shm, removed at exit"
     )
     model_path: Path = _setting("MODEL_PATH", artifacts.CLASSIFIER, "the digit classifier (ONNX)")
     model_card_path: Path = _setting("MODEL_CARD_PATH", artifacts.CLASSIFIER_CARD, "its model card")
