@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train train-line-model export evaluate bench soak report screenshots clean
+.PHONY: install serve test lint train train-line-model export evaluate bench soak report screenshots image clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ report: $(VENV)/.runtime  ## docs/results.md and README.md's results table, from
 
 screenshots: $(VENV)/.dev  ## the README's screenshots of the page, from the browser tests
 	SCREENSHOTS_DIR=docs $(PY) -m pytest -q tests/test_browser.py -k "drawn_digit_is_read or phone or samples_spell"
+
+IMAGE ?= localhost/digits:latest
+BASE ?= docker.io/library/python:3.11-slim
+PODMAN ?= podman
+image: $(VENV)/.runtime  ## the container image (Containerfile; BASE, IMAGE, PODMAN override), built from wheels fetched here
+	rm -rf build/wheels
+	$(VENV)/bin/pip download --quiet --only-binary=:all: --dest build/wheels -r requirements.txt
+	$(PODMAN) build $(if $(findstring podman,$(PODMAN)),--format docker) --build-arg BASE=$(BASE) --tag $(IMAGE) --file Containerfile .
 
 clean:
 	rm -rf build

@@ -35,6 +35,7 @@ accesslog = None  # the app writes the access log as JSON lines (server.logs)
 errorlog = "-"
 loglevel = _config.log_level
 logconfig_dict = logs.config_dict(_config.log_level, _config.access_log)
+control_socket_disable = True  # unused; it would be a file in $HOME, read-only in the container
 
 
 def child_exit(server, worker) -> None:

@@ -99,3 +99,14 @@ def test_worker_killed_is_replaced(files) -> None:
             assert response.json()["digit"] == digit
     finally:
         server.stop()
+
+
+def test_nothing_phones_home_and_a_stop_is_graceful(tmp_path, monkeypatch) -> None:
+    """onnxruntime's telemetry is off: no device id or cache in $HOME, and no uploader holding workers at exit."""
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)  # this process set it by importing digits
+    server = servers.gunicorn(env={"HOME": str(tmp_path)})
+    assert requests.get(server.url + "/healthz").ok
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 8, "workers outlived gunicorn's graceful_timeout (10 s) and were killed"
+    assert list(tmp_path.iterdir()) == []
