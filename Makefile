@@ -39,10 +39,11 @@ export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/
 	$(PY) -m export.classifier
 	$(PY) -m export.line_model
 
-evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, whole numbers, and real pen digits of held-out UNIPEN sites
+evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, whole numbers, and real pen digits and numbers of held-out UNIPEN sites
 	$(PY) -m evaluate.realistic
 	$(PY) -m evaluate.numbers
 	$(PY) -m evaluate.real
+	$(PY) -m evaluate.real_numbers
 
 bench: $(VENV)/.dev  ## in-process and HTTP benchmarks against a Flask + Keras baseline (needs wrk)
 	$(PY) -m bench.run

@@ -62,9 +62,11 @@ def score(items: Iterable[Number], models: Models) -> dict[str, dict]:
     table: dict[str, dict] = {}
     for item in items:
         answer = read_text(item.data, models)
-        row = table.setdefault(item.kind, {"numbers": 0, "exact": 0, "digits": 0, "digits_right": 0})
+        row = table.setdefault(item.kind, {"numbers": 0, "exact": 0, "digits": 0, "digits_right": 0, "misreads": []})
         row["numbers"] += 1
         row["exact"] += answer == item.text
+        if answer != item.text:
+            row["misreads"].append(f"{item.text}->{answer or '(none)'}")
         row["digits"] += len(item.text)
         matcher = difflib.SequenceMatcher(a=item.text, b=answer, autojunk=False)
         row["digits_right"] += sum(block.size for block in matcher.get_matching_blocks())

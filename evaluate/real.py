@@ -2,9 +2,10 @@
 
 Each site's digits as canvas exports, paper photos and low-resolution scans; then style sets: every
 digit of a style's kind on those sites, written in that style (datasets.unipen.STYLES: a slashed zero,
-a flagged or footed one, a crossed seven, a hooked nine). `python -m evaluate.real` reads the test
-sites once and writes artifacts/evaluation_real.json; `--source validation` reads the validation
-sites, for every choice made in development.
+a flagged or footed one, an open four, a crossed seven, a hooked nine). `python -m evaluate.real`
+reads the test sites once, writes artifacts/evaluation_real.json and puts the accuracies on the
+classifier's model card; `--source validation` reads the validation sites, for every choice made in
+development.
 """
 
 from __future__ import annotations
@@ -75,8 +76,21 @@ def main() -> int:
     print("\n".join(report.real_table(table)))
     if args.source == "test" and args.model.resolve() == artifacts.CLASSIFIER.resolve():
         result = {"source": "UNIPEN test sites", "sites": list(SITES["test"]), "kinds": table}
-        REPORT.write_text(json.dumps({**result, "measured": provenance.measured()}, indent=1))
+        result["measured"] = provenance.measured()
+        REPORT.write_text(json.dumps(result, indent=1))
+        add_to_card(artifacts.CLASSIFIER_CARD, result)
     return 0
+
+
+def add_to_card(card_path: Path, result: dict) -> None:
+    """Put the real-handwriting accuracy per kind on the model card, with where and when it was measured."""
+    card = json.loads(card_path.read_text())
+    card["real_handwriting"] = {
+        "source": result["source"],
+        "measured": result["measured"],
+        "accuracy": {kind: {"digits": r["digits"], "accuracy": r["accuracy"]} for kind, r in result["kinds"].items()},
+    }
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 if __name__ == "__main__":

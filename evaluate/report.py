@@ -25,8 +25,8 @@ ARTIFACTS = ROOT / "artifacts"
 RESULTS = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-REPORTS = ("model", "line_model", "evaluation", "evaluation_real", "evaluation_numbers", "legibility_readings",
-           "bench", "soak")  # fmt: skip
+REPORTS = ("model", "line_model", "evaluation", "evaluation_real", "evaluation_numbers", "evaluation_real_numbers",
+           "legibility_readings", "bench", "soak")  # fmt: skip
 
 
 def load(folder: Path = ARTIFACTS) -> dict[str, dict]:
@@ -116,6 +116,15 @@ def classifier_section(card: dict) -> list[str]:
         ("version (sha256 prefix), opset", f"`{card['version']}`, {card['opset']}"),
         ("exported with", libraries),
     ]
+    if real := card.get("real_handwriting"):  # put on the card by `make evaluate` (evaluate/real.py)
+        canvas = {kind: r for kind, r in real["accuracy"].items() if kind.endswith(", canvas")}
+        rows.insert(
+            2,
+            (
+                f"real pen digits, {real['source']}, as canvas exports",
+                " · ".join(f"{kind.removesuffix(', canvas')} {pct(r['accuracy'])}" for kind, r in canvas.items()),
+            ),
+        )
     return [
         "## The classifier on MNIST",
         "",
@@ -252,6 +261,39 @@ def numbers_table(kinds: dict[str, dict], single: dict) -> list[str]:
         )
     )
     return table(("numbers", "count", "exact string", "per digit"), ("---", "---:", "---:", "---:"), rows)
+
+
+def real_numbers_table(kinds: dict[str, dict]) -> list[str]:
+    """Per site and medium: exact strings, digits right, and some misreads."""
+    rows = [
+        (
+            kind,
+            f"{r['numbers']:,}",
+            pct(r["exact_accuracy"], 1),
+            pct(r["digit_accuracy"], 1),
+            ", ".join(f"`{m}`" for m in r["misreads"][:4]),
+        )
+        for kind, r in kinds.items()
+    ]
+    return table(
+        ("site, medium", "numbers", "exact string", "per digit", "some misreads (true->read)"),
+        ("---", "---:", "---:", "---:", "---"),
+        rows,
+    )
+
+
+def real_numbers_section(report: dict) -> list[str]:
+    return [
+        "## Real handwritten numbers (`/read`)",
+        "",
+        stamp(report, "evaluation_real_numbers", "`make evaluate` (`evaluate/real_numbers.py`)"),
+        "",
+        f"Pen-written numbers of 2–7 digits from the UNIPEN sites {', '.join(report['sites'])}, whose writers "
+        "no training or selection step saw, drawn as the page's canvas exports them and written on paper "
+        "and photographed.",
+        "",
+        *real_numbers_table(report["kinds"]),
+    ]
 
 
 def numbers_section(report: dict) -> list[str]:
@@ -406,6 +448,7 @@ def render_results(reports: dict[str, dict]) -> str:
         real_section(reports["evaluation_real"]),
         line_model_section(reports["line_model"]),
         numbers_section(reports["evaluation_numbers"]),
+        real_numbers_section(reports["evaluation_real_numbers"]),
         legibility_section(reports["legibility_readings"]),
         speed_section(reports["bench"]),
         soak_section(reports["soak"]),
@@ -429,11 +472,12 @@ def render_results(reports: dict[str, dict]) -> str:
 
 def render_headline(reports: dict[str, dict]) -> str:
     """README.md's results table (the lines between BEGIN and END)."""
-    card, realistic, real, numbers, bench = (
+    card, realistic, real, numbers, real_numbers, bench = (
         reports["model"],
         reports["evaluation"],
         reports["evaluation_real"],
         reports["evaluation_numbers"],
+        reports["evaluation_real_numbers"],
         reports["bench"],
     )
 
@@ -473,6 +517,15 @@ def render_headline(reports: dict[str, dict]) -> str:
             "whole numbers, exact: separated; touching",
             f"{spread('separated')}; {spread('touching')}",
             when(numbers, "evaluation_numbers"),
+        ),
+        (
+            f"real pen numbers of unseen writers ({', '.join(real_numbers['sites'])}), exact, canvas",
+            "; ".join(
+                f"{kind.split(',')[0]} {pct(r['exact_accuracy'], 1)} ({r['numbers']:,})"
+                for kind, r in real_numbers["kinds"].items()
+                if kind.endswith("canvas")
+            ),
+            when(real_numbers, "evaluation_real_numbers"),
         ),
         (
             "single digits through `/read`, `/predict`",

@@ -96,3 +96,12 @@ def test_model_card_is_complete(classifier: Classifier) -> None:
     }  # fmt: skip
     for key in ("opset", "libraries", "training", "training_seconds", "exported"):
         assert card[key]
+
+
+def test_model_card_carries_the_real_handwriting_figures_of_this_model() -> None:
+    card = json.loads(CARD.read_text())
+    real = json.loads((CARD.parent / "evaluation_real.json").read_text())
+    assert card["real_handwriting"]["measured"] == real["measured"]  # `make evaluate` after `make export`
+    assert real["measured"]["date"] >= card["exported"][:10], "the real-handwriting figures predate this model"
+    for kind, row in real["kinds"].items():
+        assert card["real_handwriting"]["accuracy"][kind] == {"digits": row["digits"], "accuracy": row["accuracy"]}

@@ -13,7 +13,8 @@ from PIL import Image
 from datasets import unipen
 from digits import preprocess
 from digits.models import Models
-from evaluate import real, report
+from evaluate import real, real_numbers, report
+from evaluate.numbers import score as numbers_score
 from tests.conftest import run_stage
 
 
@@ -27,10 +28,17 @@ def test_sites_split_into_train_validation_and_test_with_nothing_shared(digits) 
     splits = [set(unipen.TRAIN_SITES), set(unipen.VALIDATION_SITES), set(unipen.TEST_SITES)]
     assert set.union(*splits) == sites and sum(map(len, splits)) == len(sites) == 7
     assert len(digits) == 10_072 and {s.label for s in digits} == set("0123456789")
-    assert len(unipen.load("numbers")) == 308
 
 
-@pytest.mark.parametrize("stage", ["evaluate.real", "train.classifier"])
+def test_number_sites_split_into_validation_and_test(unipen_dir: Path) -> None:
+    numbers = unipen.load("numbers")
+    validation, test = set(unipen.NUMBER_VALIDATION_SITES), set(unipen.NUMBER_TEST_SITES)
+    assert not validation & test and validation | test == {s.site for s in numbers}
+    assert len(numbers) == 308 and all(s.label.isdigit() and 2 <= len(s.label) <= 7 for s in numbers)
+    assert sum(s.site in test for s in numbers) == 189
+
+
+@pytest.mark.parametrize("stage", ["evaluate.real", "evaluate.real_numbers", "train.classifier"])
 def test_a_missing_folder_is_a_clear_error_before_any_work(stage: str, tmp_path: Path) -> None:
     result = run_stage(stage, {**os.environ, "UNIPEN_DIR": str(tmp_path), "UNIPEN": "300"})  # training asks for it
     assert result.returncode == 1, result.stderr[-2000:]
@@ -51,7 +59,12 @@ def test_each_style_adds_its_stroke_where_that_style_has_it(digits) -> None:
     rng = np.random.default_rng(1)
     for style, (digit, _) in unipen.STYLES.items():
         sample = next(s for s in digits if s.label == digit)
-        extra = unipen.styled(sample, style, rng).strokes[0]
+        strokes = unipen.styled(sample, style, rng).strokes
+        if style == "open four":  # no stroke added: the left arm's top leans out, the rest stays
+            moved = [np.abs(new - old).max(axis=0) for new, old in zip(strokes, sample.strokes, strict=True)]
+            assert max(m[0] for m in moved) > 0 and max(m[1] for m in moved) == 0
+            continue
+        extra = strokes[0]
         points = np.concatenate(sample.strokes)
         (left, top), (right, bottom) = points.min(axis=0), points.max(axis=0)
         low, high = extra.min(axis=0), extra.max(axis=0)
@@ -71,7 +84,7 @@ def test_training_styles_touch_only_some_digits_of_their_kind(digits) -> None:
     rng = np.random.default_rng(2)
     zero, three = (next(s for s in digits if s.label == d) for d in "03")
     changed = sum(unipen.with_style(zero, rng) is not zero for _ in range(100))
-    assert 15 <= changed <= 45  # about STYLE_SHARE of them
+    assert abs(changed - 100 * unipen.STYLE_SHARE) <= 15  # about STYLE_SHARE of them
     assert all(unipen.with_style(three, rng) is three for _ in range(20))  # no style of 3
 
 
@@ -98,3 +111,15 @@ def test_real_handwriting_evaluation_at_small_size(digits) -> None:
         assert row["digits"] == sum(s.label == digit for s in sample) and row["accuracy"] >= 0.4, style
     for row in table.values():
         assert sum(row["confusions"].values()) == row["digits"] - row["correct"]
+
+
+@pytest.mark.slow
+def test_real_numbers_evaluation_at_small_size(unipen_dir: Path) -> None:
+    """A floor under today's validation figures (ape canvas reads ~93% exact), not the issue's 97% bar."""
+    sample = unipen.load("numbers", ("ape",))[::4]
+    table = numbers_score(real_numbers.numbers(sample, seed=5), Models.load())
+    print("\n".join(report.real_numbers_table(table)))
+    assert set(table) == {f"ape, {medium}" for medium in real_numbers.MEDIA}
+    for row in table.values():
+        assert row["numbers"] == len(sample) and row["exact_accuracy"] >= 0.75
+        assert len(row["misreads"]) == row["numbers"] - row["exact"]
