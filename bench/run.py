@@ -6,6 +6,7 @@ hold when the absolute numbers drift. Writes artifacts/bench.json and prints a m
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -42,6 +43,13 @@ def canvas_png() -> bytes:
     return renders.encode(Image.fromarray(rgba), "PNG")
 
 
+def phone_photo_12mp() -> bytes:
+    """An MNIST test digit written on paper and photographed at 4000x3000, as a phone takes it."""
+    images, _ = mnist.load_split("test")
+    coverage = renders.draw_strokes(images[0], (4000, 3000), 1800, (2000, 1500), 110)
+    return renders.photograph(np.random.default_rng(12), coverage)
+
+
 def timed(fn, repeats: int) -> dict:
     """Median and p99 wall time of fn() in milliseconds, after a warm-up."""
     for _ in range(min(20, repeats)):
@@ -64,6 +72,11 @@ def in_process(png: bytes) -> dict:
         "preprocess": timed(lambda: preprocess.preprocess(png), 500),
         "onnxruntime_batch1": timed(lambda: classifier.predict(x1), 2000),
     }
+    # A 12-megapixel phone photo: the whole preprocessing, against decoding the file at full size alone
+    # (what the first step cost before big JPEGs were decoded small).
+    photo = phone_photo_12mp()
+    result["preprocess_12mp_photo"] = timed(lambda: preprocess.preprocess(photo), 50)
+    result["full_decode_12mp_photo"] = timed(lambda: Image.open(io.BytesIO(photo)).load(), 50)
     batched = timed(lambda: classifier.predict(batch), 30)
     result["onnxruntime_batch256"] = {**batched, "images_per_s": 256 / (batched["p50_ms"] / 1000)}
 

@@ -104,13 +104,14 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
     if reread is not None:
         pieces = reread
         images, probabilities = _read_pieces(ink, pieces, models)
-    scale = (image.width / ink.shape[1], image.height / ink.shape[0])
+    width, height = preprocess.original_size(image)  # boxes in the file's pixels, however it was decoded
+    scale = (width / ink.shape[1], height / ink.shape[0])
     digits = []
     for piece, image28, p in zip(pieces, images, probabilities, strict=True):
         p = _normalised(p)
         box = _box_in_original(piece.mask, scale)
         digits.append(NumberDigit(int(p.argmax()), float(p.max()), p.tolist(), box, image28))
-    return NumberReading(digits, image.width, image.height, models.version, clock.timing())
+    return NumberReading(digits, width, height, models.version, clock.timing())
 
 
 def _read_pieces(ink: np.ndarray, pieces: list[segment.Piece], models: Models) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import struct
 import warnings
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 WORK_SIDE = 640  # analysis resolution: enough for a 20 px digit, cheap on a 12 MP photo
+ORIGINAL_SIZE = "digits.original_size"  # decode()'s note of the file's upright size, in Image.info
+# Peak bytes per pixel measured while decoding, where it is far above the usual 4-5: libwebp's lossless
+# decoder (613 MB for 40 MP) and Pillow's LAB TIFF conversion (341 MB). Such files get fewer pixels,
+# so that one decode stays within DECODE_BUDGET_BYTES on top of a worker's ~110 MB (the bound: 350 MB).
+DECODER_BYTES_PER_PIXEL = {"WEBP": 16, ("TIFF", "LAB"): 9}
+DECODE_BUDGET_BYTES = 200 * 1024 * 1024
 REDUCE_STRIP = 64  # output rows reduced at a time, to bound memory on big images
 DIGIT_BOX = 20  # MNIST fits the digit's longer side into 20 px ...
 CANVAS = contract.IMAGE_SIZE  # ... and centres its mass in 28x28
@@ -99,16 +106,23 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size  # read from the header; no pixels decoded yet
-            if width * height > limits.max_pixels:
-                message = f"the image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels"
-                raise TooLarge(message, limit_pixels=limits.max_pixels)
+            most = pixel_limit(image, limits)
+            if width * height > most:
+                message = f"the image is {width}x{height} pixels; the limit is {most:,} pixels"
+                if most < limits.max_pixels:
+                    message += f" for a {image.format} {image.mode} image"
+                raise TooLarge(message, limit_pixels=most)
             if width < 1 or height < 1:
                 raise InvalidImage("the image has no pixels")
             image = next(ImageSequence.Iterator(image))  # first frame of an animation
+            if image.format == "JPEG":
+                _decode_small(image)
             image.load()
+            decoded = image.size
             # A truncated or malformed EXIF block: the pixels are fine, so they are read as stored.
             with contextlib.suppress(struct.error, ValueError, KeyError, TypeError, IndexError, OSError, SyntaxError):
                 ImageOps.exif_transpose(image, in_place=True)  # a copy would double the peak memory
+            image.info[ORIGINAL_SIZE] = (width, height) if image.size == decoded else (height, width)
             return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge("the image has too many pixels to decode safely", limit_pixels=limits.max_pixels) from exc
@@ -116,6 +130,28 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         raise InvalidImage("the bytes are not a readable PNG, JPEG, WebP, GIF, BMP or TIFF image") from exc
+
+
+def pixel_limit(image: Image.Image, limits: Limits) -> int:
+    """The most pixels this kind of file may have: decoders that need far more memory per pixel get less."""
+    per_pixel = DECODER_BYTES_PER_PIXEL.get((image.format, image.mode), DECODER_BYTES_PER_PIXEL.get(image.format))
+    return min(limits.max_pixels, DECODE_BUDGET_BYTES // per_pixel) if per_pixel else limits.max_pixels
+
+
+def original_size(image: Image.Image) -> tuple[int, int]:
+    """The decoded image's width and height in the file's own pixels, upright (before any decoding scale)."""
+    return image.info.get(ORIGINAL_SIZE, image.size)
+
+
+def _decode_small(jpeg: Image.Image) -> None:
+    """Have libjpeg scale a big photo by 1/4 or 1/8 while decoding, keeping its longer side >= WORK_SIDE.
+
+    Everything is analysed at WORK_SIDE anyway; a 12-megapixel photo decoded in full is most of its cost.
+    Under 4 x WORK_SIDE (every evaluation render, the largest 1,640 px) a JPEG decodes exactly as before.
+    """
+    scale = WORK_SIDE / max(jpeg.size)
+    if scale <= 0.25:
+        jpeg.draft(jpeg.mode, (math.ceil(jpeg.width * scale), math.ceil(jpeg.height * scale)))
 
 
 def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:

@@ -358,6 +358,17 @@ def speed_section(report: dict) -> list[str]:
     p, h = report["in_process"], report["http"]
     in_process = [
         ("preprocessing (decode → 28×28)", ms(p["preprocess"]["p50_ms"]), ms(p["preprocess"]["p99_ms"])),
+        *(
+            [
+                (
+                    "a 12 MP phone photo: preprocessing; the file's full-size decode alone",
+                    f"{ms(p['preprocess_12mp_photo']['p50_ms'])}; {ms(p['full_decode_12mp_photo']['p50_ms'])}",
+                    f"{ms(p['preprocess_12mp_photo']['p99_ms'])}; {ms(p['full_decode_12mp_photo']['p99_ms'])}",
+                )
+            ]
+            if "preprocess_12mp_photo" in p  # measured since big JPEGs decode small
+            else []
+        ),
         ("onnxruntime, batch 1", ms(p["onnxruntime_batch1"]["p50_ms"], 3), ms(p["onnxruntime_batch1"]["p99_ms"], 3)),
         ("onnxruntime, batch 256", f"{p['onnxruntime_batch256']['images_per_s']:,.0f} images/s", ""),
         (

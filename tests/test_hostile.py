@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -17,6 +18,7 @@ from PIL import Image
 
 from bench import servers
 from bench.servers import ServerProcess
+from digits import preprocess
 from tests.conftest import encode, png_bytes, png_claiming
 
 pytestmark = pytest.mark.slow
@@ -157,6 +159,25 @@ def test_largest_allowed_image_stays_within_the_memory_bound(server: ServerProce
         data = encode(image, "PNG")
     response = requests.post(server.url + PREDICT, data=data, headers={"Content-Type": "application/octet-stream"})
     assert response.status_code == 200 and response.json()["digit"] == 1
+    assert_still_serving(server, workers)
+
+
+@pytest.mark.parametrize(("fmt", "mode", "options"), [("WEBP", "RGB", {"lossless": True, "method": 0}),
+                                                     ("TIFF", "LAB", {"compression": "tiff_deflate"})])  # fmt: skip
+def test_memory_hungry_decoders_get_fewer_pixels(server: ServerProcess, fmt: str, mode: str, options: dict) -> None:
+    """libwebp's lossless decoder and LAB TIFFs need 9-16 bytes a pixel: the largest allowed stays in bounds."""
+    workers = server.child_pids()
+    limit = preprocess.pixel_limit(Image.open(io.BytesIO(encode(Image.new(mode, (8, 8)), fmt, **options))),
+                                    preprocess.DEFAULT_LIMITS)  # fmt: skip
+    assert limit < preprocess.DEFAULT_MAX_PIXELS
+    for side, status in ((6000, 413), (int(limit**0.5), 200)):  # 36 MP: refused from its header; the largest allowed
+        ink = Image.new("L", (side, side), 255)
+        ink.paste(0, (side * 45 // 100, side // 10, side * 55 // 100, side * 9 // 10))  # a 1
+        data = encode(ink.convert(mode), fmt, **options)
+        response = requests.post(server.url + PREDICT, data=data, headers={"Content-Type": "application/octet-stream"})
+        assert response.status_code == status, (side, response.text)
+        body = response.json()
+        assert body["limit_pixels"] == limit if status == 413 else body["digit"] == 1
     assert_still_serving(server, workers)
 
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from digits import preprocess
 from digits.classifier import Classifier
@@ -135,6 +135,23 @@ def test_exif_orientation_is_honoured(seven: np.ndarray, classifier: Classifier)
     upright = preprocess.preprocess(data)
     sideways = preprocess.preprocess(encode(stored, "JPEG"))
     assert np.abs(upright - sideways).mean() > 0.05
+
+
+def test_big_jpegs_decode_small_and_keep_their_own_size(seven: np.ndarray, classifier: Classifier) -> None:
+    """A phone photo is decoded at a libjpeg scale (>= WORK_SIDE); /read's boxes still use the file's pixels."""
+    upright = Image.new("RGB", (4000, 3000), "white")
+    upright.paste(Image.fromarray(big_dark_on_light(seven, side=2400)).convert("RGB"), (800, 300))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side (3000x4000 in the file), turned upright by the viewer
+    data = encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif, quality=90)
+    image = preprocess.decode(data)
+    assert preprocess.WORK_SIDE <= max(image.size) < 2 * preprocess.WORK_SIDE and image.size == (1000, 750)
+    assert preprocess.original_size(image) == (4000, 3000)
+    assert reads_as(data, classifier) == 7
+    full = png_bytes(np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))))  # decoded whole, lossless
+    assert np.abs(preprocess.preprocess(data) - preprocess.preprocess(full)).mean() < 0.02
+    smaller = encode(upright.resize((2400, 1800)), "JPEG")  # under 4 x WORK_SIDE: decoded whole, as before
+    assert preprocess.decode(smaller).size == (2400, 1800) == preprocess.original_size(preprocess.decode(smaller))
 
 
 def test_animated_gif_uses_first_frame(seven: np.ndarray, mnist_test, classifier: Classifier) -> None:

@@ -50,6 +50,12 @@ def test_boxes_are_in_original_pixels_for_big_images(client, mnist_test) -> None
     body = client.simulate_post("/api/v1/read", body=data, headers={"Content-Type": "image/png"}).json
     assert body["text"] == "47"
     assert abs(body["digits"][1]["box"][0] - lefts[1]) < 120  # not in the 640 px working resolution
+    # A big JPEG is decoded at a quarter scale by libjpeg: the boxes are still in the file's pixels.
+    png, jpeg = Image.open(io.BytesIO(data)), io.BytesIO()
+    png.convert("RGB").resize((2 * png.width, 2 * png.height)).save(jpeg, "JPEG", quality=90)
+    body = client.simulate_post("/api/v1/read", body=jpeg.getvalue(), headers={"Content-Type": "image/jpeg"}).json
+    assert body["text"] == "47" and body["image"] == {"width": 2 * png.width, "height": 2 * png.height}
+    assert abs(body["digits"][1]["box"][0] - 2 * lefts[1]) < 2 * 120
 
 
 def test_a_digit_in_two_strokes_is_one_digit() -> None:
