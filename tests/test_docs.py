@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from datasets import examples
 from evaluate import report
 from server import config, errors
 
@@ -129,3 +132,20 @@ def test_layout_names_only_what_exists():
 def test_readme_links_resolve(doc):
     assert f"({doc})" in readme()
     assert (ROOT / doc).is_file()
+
+
+def test_the_example_images_are_what_datasets_examples_makes() -> None:
+    for name, data in examples.examples().items():
+        assert (examples.FOLDER / name).read_bytes() == data, f"run python -m datasets.examples ({name})"
+
+
+@pytest.mark.slow
+def test_the_readmes_curl_commands_run_as_written(gunicorn_server) -> None:
+    """Each curl line of the README, against real gunicorn from the repository's root: the answers it promises."""
+    commands = [line for line in readme().splitlines() if line.startswith("curl ")]
+    answers = []
+    for command in commands:
+        command = command.replace("http://127.0.0.1:8000", gunicorn_server.url)
+        done = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+        answers.append(json.loads(done.stdout))
+    assert [a.get("digit", a.get("text")) for a in answers] == [7, 4, "2026"]
