@@ -46,7 +46,7 @@ def run(args: list[str], env: dict[str, str], **options) -> subprocess.Completed
 def image(podman, tmp_path_factory) -> str:
     """The base from debootstrap (once per machine), then the image from the Containerfile via `make image`."""
     if subprocess.run([*PODMAN, "image", "exists", BASE], env=podman).returncode != 0:
-        rootfs = tmp_path_factory.mktemp("rootfs")
+        rootfs = tmp_path_factory.mktemp("debootstrap") / "rootfs"  # made by debootstrap: "/" must be 0755, not 0700
         run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,passwd", "bookworm", str(rootfs),
              "http://deb.debian.org/debian"], podman, timeout=900)  # fmt: skip
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
