@@ -2,7 +2,7 @@
 
 Under gunicorn, every worker writes its samples to files in $PROMETHEUS_MULTIPROC_DIR (prometheus-client's
 multiprocess mode; server/gunicorn.conf.py makes one directory per deployment) and a scrape adds them
-up. Run in one process (tests, `python -m server.wsgi`), the metrics live in that process.
+up. Run in one process (the tests' in-process app), the metrics live in that process.
 """
 
 from __future__ import annotations
