@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.config
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -41,8 +40,3 @@ def config_dict(level: str, access_log: str) -> dict:
             },
         },
     }
-
-
-def configure(level: str, access_log: str) -> None:
-    """Set up logging as config_dict says."""
-    logging.config.dictConfig(config_dict(level, access_log))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -50,16 +51,20 @@ class Observe:
         route = route_label(req)
         code = req.context.get("error_code")
         metrics.observe(route, req.method, resp.status_code, seconds, code)
+        reading, answer = req.context.get("reading"), None
+        if isinstance(reading, DigitReading):
+            metrics.observe_reading(route, [reading.digit], reading.timing)
+            answer = str(reading.digit)
+        elif isinstance(reading, NumberReading):
+            metrics.observe_reading(route, [d.digit for d in reading.digits], reading.timing)
+            answer = reading.text
+        if not logs.ACCESS.isEnabledFor(logging.INFO):  # ACCESS_LOG= (empty): no line to build
+            return
         line = {"request_id": req.context.get("request_id"), "method": req.method, "route": route}
         line |= {"status": resp.status_code, "duration_ms": round(1000 * seconds, 2)}
         line |= {"bytes_in": req.content_length or 0, "bytes_out": _body_bytes(resp)}
-        reading = req.context.get("reading")
-        if isinstance(reading, DigitReading):
-            metrics.observe_reading(route, [reading.digit], reading.timing)
-            line["answer"] = str(reading.digit)
-        elif isinstance(reading, NumberReading):
-            metrics.observe_reading(route, [d.digit for d in reading.digits], reading.timing)
-            line["answer"] = reading.text
+        if answer is not None:
+            line["answer"] = answer
         if code:
             line["error"] = code
         logs.ACCESS.info("request", extra=line)
