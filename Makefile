@@ -35,8 +35,9 @@ train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
 train-line-model: $(VENV)/.dev  ## the CTC line model behind /api/v1/read (LINE_MEMBERS, LINE_EPOCHS, LINES override)
 	$(PY) -m train.line_model
 
-export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/*.onnx + their cards
+export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/*.onnx (the classifier also as INT8) + their cards
 	$(PY) -m export.classifier
+	$(PY) -m export.quantize
 	$(PY) -m export.line_model
 
 evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, whole numbers, and real pen digits and numbers of held-out UNIPEN sites

@@ -7,3 +7,4 @@ CLASSIFIER = ARTIFACTS / "model.onnx"
 CLASSIFIER_CARD = ARTIFACTS / "model.json"
 LINE_MODEL = ARTIFACTS / "line_model.onnx"
 LINE_MODEL_CARD = ARTIFACTS / "line_model.json"
+CLASSIFIER_INT8 = ARTIFACTS / "model.int8.onnx"  # CLASSIFIER quantised (export/quantize.py): the one served

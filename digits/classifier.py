@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from digits import artifacts, contract
 
-DEFAULT_MODEL = artifacts.CLASSIFIER
+DEFAULT_MODEL = artifacts.CLASSIFIER_INT8  # what the service runs; artifacts.CLASSIFIER is its float original
 
 
 class Classifier:

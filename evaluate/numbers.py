@@ -18,6 +18,7 @@ import numpy as np
 
 from datasets import provenance, renders, reports_missing_data
 from digits import artifacts, pipeline, preprocess
+from digits.classifier import DEFAULT_MODEL
 from digits.models import Models
 from evaluate import realistic, report
 
@@ -100,14 +101,14 @@ def main() -> int:
         help="'validation' builds numbers from the held-out training digits, for tuning segmentation; "
         "it prints the table but does not write the report",
     )
-    parser.add_argument("--model", type=Path, default=artifacts.CLASSIFIER, help="an ONNX classifier to compare")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="an ONNX classifier to compare")
     args = parser.parse_args()
     images, labels = realistic.load_source(args.source)
     models = Models.load(args.model)
     table = score(make_numbers(images, labels, args.per_kind, SEED), models)
     single = single_digits(images, labels, 4 * args.per_kind, models)
     print("\n".join(report.numbers_table(table, single)))
-    if args.source == "test" and args.model.resolve() == artifacts.CLASSIFIER.resolve():  # only what ships
+    if args.source == "test" and args.model.resolve() == DEFAULT_MODEL.resolve():  # only what ships
         result = {"source": "MNIST test", "kinds": table, "single_digits": single, "measured": provenance.measured()}
         REPORT.write_text(json.dumps(result, indent=1))
     return 0

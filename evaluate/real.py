@@ -20,7 +20,7 @@ import numpy as np
 
 from datasets import provenance, reports_missing_data, unipen
 from digits import artifacts, pipeline, preprocess
-from digits.classifier import Classifier
+from digits.classifier import DEFAULT_MODEL, Classifier
 from digits.line_model import LineModel
 from digits.models import Models
 from evaluate import report
@@ -69,12 +69,12 @@ def main() -> int:
     """Score the shipped models (or --model) on the validation or test sites."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", choices=sorted(SITES), default="test")
-    parser.add_argument("--model", type=Path, default=artifacts.CLASSIFIER, help="an ONNX classifier to compare")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="an ONNX classifier to compare")
     args = parser.parse_args()
     samples = unipen.load("digits", SITES[args.source])
     table = score(samples, Models(Classifier(args.model), LineModel()), SEEDS[args.source])
     print("\n".join(report.real_table(table)))
-    if args.source == "test" and args.model.resolve() == artifacts.CLASSIFIER.resolve():
+    if args.source == "test" and args.model.resolve() == DEFAULT_MODEL.resolve():
         result = {"source": "UNIPEN test sites", "sites": list(SITES["test"]), "kinds": table}
         result["measured"] = provenance.measured()
         REPORT.write_text(json.dumps(result, indent=1))

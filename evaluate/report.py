@@ -84,6 +84,22 @@ def stamp(report: dict, name: str, made_by: str) -> str:
 # docs/results.md, one section per report.
 
 
+def quantization_rows(card: dict) -> list[tuple[str, str]]:
+    """The float model the served INT8 one was made from, and how far their answers differ."""
+    if not (q := card.get("quantization")):
+        return []
+    original = q["float_model"]
+    return [
+        (
+            f"INT8 against its float original `{original['file']}`",
+            f"float {pct(original['test']['accuracy'])} ({original['test']['errors']} errors); "
+            f"the same digit on {pct(q['argmax_agreement_with_float'])} of {q['images']:,} test images; "
+            f"{mb(card['file_bytes'])} against {mb(original['file_bytes'])}",
+        ),
+        ("quantisation (`make export`)", f"{q['method']}; calibrated on {q['calibration']}"),
+    ]
+
+
 def classifier_section(card: dict) -> list[str]:
     test, parity, training = card["test"], card["parity_with_keras"], card["training"]
     images = parity["images"]  # the export scores and checks parity on the same test images
@@ -103,6 +119,7 @@ def classifier_section(card: dict) -> list[str]:
             f"{len(members)} × {card['parameters_per_member']:,} = {card['parameters']:,}; "
             f"`{card['file']}` {mb(card['file_bytes'])}",
         ),
+        *quantization_rows(card),
         (
             f"ONNX against Keras, {images:,} test images",
             f"{parity['argmax_disagreements']} argmax disagreements, "

@@ -33,7 +33,7 @@ class Config:
     metrics_dir: str = _setting(
         "METRICS_DIR", "", "the workers' Prometheus sample files (tmpfs); empty: a new one in /dev/shm, removed at exit"
     )
-    model_path: Path = _setting("MODEL_PATH", artifacts.CLASSIFIER, "the digit classifier (ONNX)")
+    model_path: Path = _setting("MODEL_PATH", artifacts.CLASSIFIER_INT8, "the digit classifier (ONNX)")
     model_card_path: Path = _setting("MODEL_CARD_PATH", artifacts.CLASSIFIER_CARD, "its model card")
     line_model_path: Path = _setting("LINE_MODEL_PATH", artifacts.LINE_MODEL, "the CTC line model (ONNX)")
     web_dir: Path = _setting("WEB_DIR", ROOT / "web", "the page's files")

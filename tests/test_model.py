@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from digits import contract
+from digits import artifacts, contract
 from digits.classifier import DEFAULT_MODEL, Classifier
 
-CARD = DEFAULT_MODEL.with_name("model.json")
+CARD = artifacts.CLASSIFIER_CARD
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,25 @@ def test_model_card_is_complete(classifier: Classifier) -> None:
     }  # fmt: skip
     for key in ("opset", "libraries", "training", "training_seconds", "exported"):
         assert card[key]
+
+
+def test_served_model_is_the_int8_quantisation_of_the_float_model(classifier: Classifier, mnist_test) -> None:
+    """The served file is quantised (int8 weights, QDQ), made from the float file the card names, and as good."""
+    assert DEFAULT_MODEL == artifacts.CLASSIFIER_INT8
+    graph = onnx.load(DEFAULT_MODEL).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert any(w.data_type == onnx.TensorProto.INT8 for w in graph.initializer)
+    card = json.loads(CARD.read_text())["quantization"]
+    original = Classifier(artifacts.CLASSIFIER)
+    assert card["float_model"]["sha256"] == original.sha256
+    images, labels = mnist_test
+    float_read = original.predict_batched(images).argmax(1)
+    int8_read = classifier.predict_batched(images).argmax(1)
+    assert float((float_read == labels).mean()) == pytest.approx(card["float_model"]["test"]["accuracy"], abs=1e-9)
+    agreement = float((float_read == int8_read).mean())
+    assert agreement == pytest.approx(card["argmax_agreement_with_float"], abs=1e-9) and agreement >= 0.9995
+    assert (int8_read == labels).mean() >= (float_read == labels).mean() - 0.0002
 
 
 def test_model_card_carries_the_real_handwriting_figures_of_this_model() -> None:

@@ -45,6 +45,14 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(
     assert accuracy == pytest.approx(card["test"]["accuracy"], abs=1e-9), "the card states what the ONNX model scores"
     assert np.allclose(classifier.predict(images[:3]).sum(1), 1, atol=1e-5)
 
+    # The INT8 quantisation of that model loads under the same contract and mostly agrees with it.
+    from export.quantize import quantize
+
+    quantize(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", images[:200])
+    int8 = Classifier(tmp_path / "model.int8.onnx")
+    agreement = (int8.predict(images[:1000]).argmax(1) == classifier.predict(images[:1000]).argmax(1)).mean()
+    assert agreement >= 0.98, agreement
+
 
 def test_export_refuses_a_model_that_differs_from_keras() -> None:
     from export.classifier import ExportError, check_parity
@@ -57,6 +65,27 @@ def test_export_refuses_a_model_that_differs_from_keras() -> None:
     q[0, 3] = 0.2
     with pytest.raises(ExportError, match="1 argmax disagreements"):
         check_parity(p, q)
+
+
+def test_export_refuses_an_int8_model_that_reads_worse_than_its_float_original() -> None:
+    from export.classifier import ExportError
+    from export.quantize import gate
+
+    labels = np.arange(10_000) % 10
+    exact = np.eye(10, dtype=np.float32)[labels]
+    assert gate(exact, exact * 0.9 + 0.01, labels)["argmax_agreement_with_float"] == 1.0
+    two_wrong, six_wrong = exact.copy(), exact.copy()
+    two_wrong[:2] = np.roll(exact[:2], 1, axis=1)  # 0.02 points down, agreement 99.98%: allowed
+    assert gate(exact, two_wrong, labels)["argmax_agreement_with_float"] == 0.9998
+    six_wrong[:6] = np.roll(exact[:6], 1, axis=1)
+    with pytest.raises(ExportError, match="INT8 model"):
+        gate(exact, six_wrong, labels)
+    # Agreeing too rarely fails even when accuracy holds: the INT8 model fixes as many as it breaks.
+    swapped, float_probs = exact.copy(), exact.copy()
+    float_probs[:5] = np.roll(exact[:5], 1, axis=1)
+    swapped[5:10] = np.roll(exact[5:10], 1, axis=1)
+    with pytest.raises(ExportError, match=r"agreement 99\.9000%"):
+        gate(float_probs, swapped, labels)
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ class TrainConfig:
     subset: int = 0  # 0 = all 55k training images; small values make tests fast
     redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
     unipen: int = 0  # renders of real pen digits of the UNIPEN training sites ($UNIPEN_DIR), styles added
+    widths: tuple[int, int, int] = (32, 64, 128)  # filters at 28, 12 and 4 px: the digit's parts, then its shape
     validation_size: int = mnist.VALIDATION_SIZE
     batch_size: int = 128
     learning_rate: float = 2e-3
@@ -56,7 +57,10 @@ class TrainConfig:
     def from_env(cls) -> TrainConfig:
         """The defaults; EPOCHS, MEMBERS, SUBSET, REDRAWS and UNIPEN from the environment (tests train tiny ones)."""
         knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS", "unipen": "UNIPEN"}
-        return cls(**{name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ})
+        settings = {name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ}
+        if "WIDTHS" in os.environ:  # e.g. WIDTHS=32,96,192
+            settings["widths"] = tuple(int(w) for w in os.environ["WIDTHS"].split(","))
+        return cls(**settings)
 
 
 CONFIG = TrainConfig.from_env()
@@ -118,17 +122,18 @@ def conv_bn(x: tf.Tensor, filters: int, kernel: int | tuple, strides: int = 1, p
 
 
 def build_member(name: str) -> keras.Model:
-    """One compact CNN (~330k parameters, ~15M multiply-adds): two convolutions per scale, then a strided 5x5."""
+    """One compact CNN (~330k parameters, ~15M multiply-adds at default widths): two convolutions per scale."""
+    small, medium, whole = CONFIG.widths
     inputs = keras.Input(shape=contract.INPUT_SHAPE[1:], name=contract.INPUT_NAME)
-    x = conv_bn(inputs, 32, 3)  # 26x26
-    x = conv_bn(x, 32, 3)  # 24x24
-    x = conv_bn(x, 32, 5, strides=2, padding="same")  # 12x12: a learned downsampling, not a fixed pool
+    x = conv_bn(inputs, small, 3)  # 26x26
+    x = conv_bn(x, small, 3)  # 24x24
+    x = conv_bn(x, small, 5, strides=2, padding="same")  # 12x12: a learned downsampling, not a fixed pool
     x = layers.Dropout(CONFIG.dropout / 2)(x)
-    x = conv_bn(x, 64, 3)  # 10x10
-    x = conv_bn(x, 64, 3)  # 8x8
-    x = conv_bn(x, 64, 5, strides=2, padding="same")  # 4x4
+    x = conv_bn(x, medium, 3)  # 10x10
+    x = conv_bn(x, medium, 3)  # 8x8
+    x = conv_bn(x, medium, 5, strides=2, padding="same")  # 4x4
     x = layers.Dropout(CONFIG.dropout / 2)(x)
-    x = conv_bn(x, 128, 4)  # 1x1: sees the whole digit
+    x = conv_bn(x, whole, 4)  # 1x1: sees the whole digit
     x = layers.Flatten()(x)
     x = layers.Dropout(CONFIG.dropout)(x)
     outputs = layers.Dense(contract.NUM_CLASSES, activation="softmax")(x)
