@@ -80,10 +80,9 @@ def in_process(png: bytes) -> dict:
     batched = timed(lambda: classifier.predict(batch), 30)
     result["onnxruntime_batch256"] = {**batched, "images_per_s": 256 / (batched["p50_ms"] / 1000)}
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras  # only the baseline needs TensorFlow
+    from bench.baseline_flask import keras_model  # only the baseline needs TensorFlow
 
-    model = keras.models.load_model(ROOT / "build" / "model.keras")
+    model, result["keras_model"] = keras_model()
     result["keras_predict_batch1"] = timed(lambda: model.predict(x1, verbose=0), 100)
     result["ratio_keras_over_onnxruntime"] = (
         result["keras_predict_batch1"]["p50_ms"] / result["onnxruntime_batch1"]["p50_ms"]

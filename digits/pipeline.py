@@ -1,12 +1,15 @@
 """Each endpoint's whole reading, top to bottom: bytes in, a reading out.
 
-read_digit() is /api/v1/predict, read_number() is /api/v1/read. Both raise the PreprocessError
-subclasses of digits.preprocess for input that cannot be read; the server maps them to 4xx.
+read_digit() is /api/v1/predict, read_digits() /api/v1/predict/batch, read_number() /api/v1/read. They
+raise the PreprocessError subclasses of digits.preprocess for input that cannot be read (read_digits
+returns them, one per image); the server maps them to 4xx.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,14 +30,19 @@ class Timing:
 
 
 class _Clock:
-    """Times one reading: decoding until decoded(), the models by their own counters, the rest."""
+    """Times one reading: decoding inside decoding(), the models by their own counters, the rest."""
 
     def __init__(self, models: Models) -> None:
         self.models, self.start, self.busy = models, time.perf_counter(), models.busy_seconds
         self.decode = 0.0
 
-    def decoded(self) -> None:
-        self.decode = time.perf_counter() - self.start
+    @contextlib.contextmanager
+    def decoding(self) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.decode += time.perf_counter() - started
 
     def timing(self) -> Timing:
         model = self.models.busy_seconds - self.busy
@@ -51,6 +59,14 @@ class DigitReading:
     top: list[tuple[int, float]]  # the TOP likeliest digits, likeliest first
     image28: np.ndarray  # the classifier's input, float [28, 28]
     model: str  # the version of the model that read it
+    timing: Timing  # of this reading; in a batch, of the whole batch
+
+
+@dataclass(frozen=True)
+class BatchReading:
+    """The digit in each image of a batch, in order: its reading, or the error that image gave."""
+
+    readings: list[DigitReading | preprocess.PreprocessError]
     timing: Timing
 
 
@@ -83,20 +99,45 @@ class NumberReading:
 def read_digit(data: bytes, models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> DigitReading:
     """The one digit in the image."""
     clock = _Clock(models)
-    image = preprocess.decode(data, limits)
-    clock.decoded()
+    with clock.decoding():
+        image = preprocess.decode(data, limits)
     image28 = preprocess.digit_input(image)
-    p = _normalised(models.classifier.predict(image28[None])[0])
-    order = np.argsort(-p)
-    top = [(int(d), float(p[d])) for d in order[:TOP]]
-    return DigitReading(top[0][0], top[0][1], p.tolist(), top, image28, models.classifier.version, clock.timing())
+    probabilities = models.classifier.predict(image28[None])[0]
+    return _digit_reading(image28, probabilities, models, clock.timing())
+
+
+def read_digits(
+    images: list[bytes], models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS
+) -> BatchReading:
+    """The one digit in each image, all classified in one call; an image that cannot be read gets its error."""
+    clock = _Clock(models)
+    inputs: dict[int, np.ndarray] = {}
+    readings: list = [None] * len(images)
+    for k, data in enumerate(images):
+        try:
+            with clock.decoding():
+                image = preprocess.decode(data, limits)
+            inputs[k] = preprocess.digit_input(image)
+        except preprocess.PreprocessError as exc:
+            readings[k] = exc
+    probabilities = models.classifier.predict(np.stack(list(inputs.values()))) if inputs else []
+    timing = clock.timing()
+    for (k, image28), p in zip(inputs.items(), probabilities, strict=True):
+        readings[k] = _digit_reading(image28, p, models, timing)
+    return BatchReading(readings, timing)
+
+
+def _digit_reading(image28: np.ndarray, probabilities: np.ndarray, models: Models, timing: Timing) -> DigitReading:
+    p = _normalised(probabilities)
+    top = [(int(d), float(p[d])) for d in np.argsort(-p)[:TOP]]
+    return DigitReading(top[0][0], top[0][1], p.tolist(), top, image28, models.classifier.version, timing)
 
 
 def read_number(data: bytes, models: Models, limits: preprocess.Limits = preprocess.DEFAULT_LIMITS) -> NumberReading:
     """Every digit in the image, left to right."""
     clock = _Clock(models)
-    image = preprocess.decode(data, limits)
-    clock.decoded()
+    with clock.decoding():
+        image = preprocess.decode(data, limits)
     ink = preprocess.ink_map(image)
     pieces = segment.segment(ink, models)
     images, probabilities = _read_pieces(ink, pieces, models)

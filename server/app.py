@@ -34,6 +34,7 @@ def create_app(config: Config) -> falcon.App:
     app.add_error_handler(PreprocessError, errors.handle_preprocess_error)
 
     app.add_route("/api/v1/predict", resources.Predict(models, config))
+    app.add_route("/api/v1/predict/batch", resources.PredictBatch(models, config))
     app.add_route("/api/v1/read", resources.Read(models, config))
     app.add_route("/api/v1/model", resources.JsonDocument(config.model_card_path))
     app.add_route("/openapi.json", resources.JsonDocument(OPENAPI))

@@ -41,7 +41,7 @@ class Config:
     max_image_pixels: int = _setting("MAX_IMAGE_PIXELS", preprocess.DEFAULT_MAX_PIXELS, "largest image, in pixels")
     head_seconds: float = _setting("HEAD_SECONDS", 10.0, "time for a request's headers (else 408)")
     upload_seconds: float = _setting("UPLOAD_SECONDS", uploads.DEFAULT_UPLOAD_SECONDS, "time for the body (else 408)")
-    read_seconds: float = _setting("READ_SECONDS", 10.0, "time to read one number (else 422 too_complex)")
+    read_seconds: float = _setting("READ_SECONDS", 10.0, "time to read one number, or one batch (else 422 too_complex)")
 
     def __post_init__(self) -> None:
         # One request's head, upload and reading run with no heartbeat to gunicorn: together they

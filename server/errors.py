@@ -38,10 +38,10 @@ CODES: dict[str, Code] = {
     "request_timeout": Code(falcon.HTTP_408, "the request head took over HEAD_SECONDS (server.worker answers it)"),
     "upload_timeout": Code(falcon.HTTP_408, "the body took over UPLOAD_SECONDS to arrive"),
     "length_required": Code(falcon.HTTP_411, "a chunked upload: its size is unknown until it is all read"),
-    "too_large": Code(falcon.HTTP_413, "over MAX_UPLOAD_BYTES or MAX_IMAGE_PIXELS"),
+    "too_large": Code(falcon.HTTP_413, "over MAX_UPLOAD_BYTES or MAX_IMAGE_PIXELS; a batch: over 256 images or 32 MiB"),
     "unsupported_media_type": Code(falcon.HTTP_415, "a Content-Type other than an image or a multipart form"),
     "no_digit": Code(falcon.HTTP_422, "the image is blank"),
-    "too_complex": Code(falcon.HTTP_422, "/read: too many separate marks, or over READ_SECONDS to read"),
+    "too_complex": Code(falcon.HTTP_422, "/read: too many separate marks; /read or a batch: over READ_SECONDS"),
     "internal_error": Code(falcon.HTTP_500, "a bug: logged with the request id, nothing internal revealed"),
 }
 # Falcon's own errors (routing, header parsing) get the code of their status. Any other status it
@@ -91,6 +91,11 @@ def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError)
     req.context.error_code = code  # for the metrics and the access log
     resp.media = error_body(code, message, getattr(req.context, "request_id", None), **fields)
     resp.content_type = falcon.MEDIA_JSON
+
+
+def preprocess_error_body(exc: PreprocessError) -> dict:
+    """The JSON a preprocessing error answers with (the batch endpoint's per-image error)."""
+    return error_body(exc.code, str(exc), **exc.fields)
 
 
 def handle_preprocess_error(req: falcon.Request, resp: falcon.Response, exc: PreprocessError, params: dict) -> None:

@@ -9,7 +9,7 @@ import uuid
 
 import falcon
 
-from digits.pipeline import DigitReading, NumberReading
+from digits.pipeline import BatchReading, DigitReading, NumberReading
 from server import logs, metrics
 
 SECURITY_HEADERS = {
@@ -55,6 +55,10 @@ class Observe:
         if isinstance(reading, DigitReading):
             metrics.observe_reading(route, [reading.digit], reading.timing)
             answer = str(reading.digit)
+        elif isinstance(reading, BatchReading):  # the access line's answer: a digit per image, - for an error
+            readings = [r.digit if isinstance(r, DigitReading) else None for r in reading.readings]
+            metrics.observe_reading(route, [d for d in readings if d is not None], reading.timing)
+            answer = "".join("-" if d is None else str(d) for d in readings)
         elif isinstance(reading, NumberReading):
             metrics.observe_reading(route, [d.digit for d in reading.digits], reading.timing)
             answer = reading.text

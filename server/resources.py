@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import falcon
@@ -30,14 +32,52 @@ class Predict:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = uploads.read_image(req, self.config.limits, self.config.upload_seconds)
         reading = req.context.reading = pipeline.read_digit(data, self.models, self.config.limits)
+        resp.media = _digit_answer(reading) | {"input": data_url(reading.image28), "model": reading.model}
+
+
+class PredictBatch:
+    """POST /api/v1/predict/batch: the digit in each of up to uploads.MAX_BATCH_IMAGES images, in order."""
+
+    def __init__(self, models: Models, config: Config) -> None:
+        self.models = models
+        self.config = config
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        images = uploads.read_images(req, self.config.limits, self.config.upload_seconds)
+        with _time_limit(self.config.read_seconds, "The batch", "send fewer or smaller images"):
+            batch = req.context.reading = pipeline.read_digits(images, self.models, self.config.limits)
         resp.media = {
-            "digit": reading.digit,
-            "confidence": reading.confidence,
-            "probabilities": reading.probabilities,
-            "top": [{"digit": d, "probability": p} for d, p in reading.top],
-            "input": data_url(reading.image28),
-            "model": reading.model,
+            "results": [_batch_result(r) for r in batch.readings],
+            "model": self.models.classifier.version,
         }
+
+
+def _batch_result(reading: pipeline.DigitReading | preprocess.PreprocessError) -> dict:
+    """One image's part of a batch answer: its digit, or its error as the single-image endpoint words it."""
+    if isinstance(reading, preprocess.PreprocessError):
+        return {"error": errors.preprocess_error_body(reading)}
+    return _digit_answer(reading)
+
+
+def _digit_answer(reading: pipeline.DigitReading) -> dict:
+    """A digit's answer: the digit, its confidence, all ten probabilities, the likeliest few."""
+    return {
+        "digit": reading.digit,
+        "confidence": reading.confidence,
+        "probabilities": reading.probabilities,
+        "top": [{"digit": d, "probability": p} for d, p in reading.top],
+    }
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, what: str, advice: str) -> Iterator[None]:
+    """Stop a reading after `seconds` with 422 too_complex: scribble must not hold the worker until it is killed."""
+    try:
+        with deadline.time_limit(seconds):
+            yield
+    except deadline.Expired:
+        message = f"{what} took over {seconds:g} s to read: {advice}."
+        raise errors.ApiError("too_complex", message, limit_seconds=seconds) from None
 
 
 class Read:
@@ -49,13 +89,8 @@ class Read:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = uploads.read_image(req, self.config.limits, self.config.upload_seconds)
-        seconds = self.config.read_seconds
-        try:
-            with deadline.time_limit(seconds):  # a page of scribble must not hold the worker until it is killed
-                reading = req.context.reading = pipeline.read_number(data, self.models, self.config.limits)
-        except deadline.Expired:
-            message = f"The image took over {seconds:g} s to read: too much to be one number."
-            raise errors.ApiError("too_complex", message, limit_seconds=seconds) from None
+        with _time_limit(self.config.read_seconds, "The image", "too much to be one number"):
+            reading = req.context.reading = pipeline.read_number(data, self.models, self.config.limits)
         resp.media = {
             "text": reading.text,
             "digits": [

@@ -25,10 +25,13 @@ def seven_png(mnist_test) -> bytes:
     return png_bytes(255 - np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BICUBIC)))
 
 
-def multipart(fields: dict[str, tuple[str, bytes, str]], boundary: str = "XyZzy") -> tuple[bytes, str]:
-    """Encode a multipart/form-data body by hand (name -> (filename, bytes, content type))."""
+Field = tuple[str, bytes, str]  # filename, bytes, content type
+
+
+def multipart(fields: dict[str, Field] | list[tuple[str, Field]], boundary: str = "XyZzy") -> tuple[bytes, str]:
+    """Encode a multipart/form-data body by hand (name -> (filename, bytes, content type)); a list may repeat names."""
     body = b""
-    for name, (filename, data, ctype) in fields.items():
+    for name, (filename, data, ctype) in fields.items() if isinstance(fields, dict) else fields:
         body += (
             (
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
@@ -226,7 +229,7 @@ def test_malformed_or_empty_multipart_is_400(client, body: bytes) -> None:
 
 
 def test_multipart_with_too_many_parts_is_400(client, seven_png: bytes) -> None:
-    fields = {f"f{i}": ("x.txt", b"x", "text/plain") for i in range(100)}
+    fields = {f"f{i}": ("x.txt", b"x", "text/plain") for i in range(300)}  # a batch's 256 images and a few more
     fields["image"] = ("seven.png", seven_png, "image/png")
     body, ctype = multipart(fields)
     result = client.simulate_post("/api/v1/predict", body=body, headers={"Content-Type": ctype})
@@ -293,3 +296,46 @@ def test_static_route_allows_no_traversal(client, path: str) -> None:
 def test_error_bodies_are_json_documents(client) -> None:
     result = client.simulate_post("/api/v1/predict", body=b"x", headers={"Content-Type": "text/plain"})
     assert set(json.loads(result.text)) >= {"code", "message"}
+
+
+# --- The batch endpoint -----------------------------------------------------------------------------
+
+
+def post_batch(client, images: list[bytes], name: str = "image") -> falcon.testing.Result:
+    body, ctype = multipart([(name, (f"{k}.png", data, "image/png")) for k, data in enumerate(images)])
+    return client.simulate_post("/api/v1/predict/batch", body=body, headers={"Content-Type": ctype})
+
+
+def test_batch_answers_each_image_in_order_as_predict_does(client, mnist_test, seven_png: bytes) -> None:
+    images, labels = mnist_test
+    four = png_bytes(255 - images[np.flatnonzero(labels == 4)[0]])
+    blank, garbage = png_bytes(np.full((60, 60), 255, np.uint8)), b"not an image"
+    result = post_batch(client, [seven_png, blank, garbage, four, seven_png])
+    assert result.status_code == 200, result.text
+    body = result.json
+    assert body["model"] == client.simulate_get("/api/v1/model").json["version"]
+    seven, no_digit, invalid, four_read, again = body["results"]
+    assert (seven["digit"], four_read["digit"]) == (7, 4) and again == seven
+    assert no_digit["error"]["code"] == "no_digit" and invalid["error"]["code"] == "invalid_image"
+    single = client.simulate_post("/api/v1/predict", body=seven_png, headers={"Content-Type": "image/png"}).json
+    assert seven["top"] == single["top"] and seven["confidence"] == pytest.approx(single["confidence"], abs=1e-6)
+    assert seven["probabilities"] == pytest.approx(single["probabilities"], abs=1e-6)
+
+
+def test_batch_limits_are_413_400_and_415(client, seven_png: bytes) -> None:
+    from server.uploads import MAX_BATCH_BYTES, MAX_BATCH_IMAGES
+
+    too_many = post_batch(client, [b"x"] * (MAX_BATCH_IMAGES + 1))
+    assert_error(too_many, 413, "too_large")
+    assert too_many.json["limit_images"] == MAX_BATCH_IMAGES
+    assert_error(post_batch(client, [b"x" * (MAX_BATCH_BYTES // 4)] * 5), 413, "too_large")
+    assert_error(post_batch(client, [seven_png], name="file"), 400, "missing_image")
+    raw = client.simulate_post("/api/v1/predict/batch", body=seven_png, headers={"Content-Type": "image/png"})
+    assert_error(raw, 415, "unsupported_media_type")
+    small = falcon.testing.TestClient(create_app(Config(max_upload_bytes=1000)))
+    assert_error(post_batch(small, [seven_png]), 413, "too_large")  # each image keeps the single-image limit
+
+
+def test_batch_over_its_time_limit_is_422_too_complex(seven_png: bytes) -> None:
+    hasty = falcon.testing.TestClient(create_app(Config(read_seconds=0.05)))
+    assert_error(post_batch(hasty, [seven_png] * 200), 422, "too_complex")
