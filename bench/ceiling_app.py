@@ -13,6 +13,7 @@ import falcon
 import numpy as np
 from PIL import Image
 
+from digits import preprocess
 from digits.classifier import Classifier
 
 
@@ -25,8 +26,12 @@ class Noop:
 
 
 def decoded_28(req: falcon.Request) -> np.ndarray:
-    """The canvas PNG's alpha (its ink) shrunk to 28x28: decoding with no analysis at all."""
-    return np.asarray(Image.open(io.BytesIO(req.bounded_stream.read())).getchannel("A").resize((28, 28)))
+    """The image decoded as the service decodes it (big JPEGs small), made grey and shrunk to 28x28: no analysis."""
+    image = Image.open(io.BytesIO(req.bounded_stream.read()))
+    if image.format == "JPEG":
+        preprocess.decode_small(image)
+    channel = image.getchannel("A") if image.mode == "RGBA" else image.convert("L")  # a canvas's ink is its alpha
+    return np.asarray(channel.resize((28, 28), Image.Resampling.BOX))  # the cheapest anti-aliased shrink
 
 
 class Decode:

@@ -1,9 +1,9 @@
--- wrk script: POST the file named by BODY_FILE; print percentiles and error counts as JSON at the end.
+-- wrk script: POST the file named by BODY_FILE as CONTENT_TYPE; print percentiles and error counts as JSON at the end.
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
-wrk.headers["Content-Type"] = "image/png"
+wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE")
 
 function done(summary, latency, requests)
   io.write(string.format(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,13 +25,17 @@ from PIL import Image
 
 from bench import servers
 from datasets import mnist, provenance, renders, reports_missing_data
-from digits import preprocess
+from digits import pipeline, preprocess
 from digits.classifier import Classifier
+from digits.models import Models
+from evaluate import numbers
 from evaluate import report as report_doc
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORT = ROOT / "artifacts" / "bench.json"
+REPORT = Path(os.environ.get("BENCH_REPORT", ROOT / "artifacts" / "bench.json"))
 CANVAS_SIDE = 280
+BATCH_IMAGES = 64  # canvas PNGs per batch request
+READ_NUMBERS = int(os.environ.get("BENCH_READ_NUMBERS", 40))  # numbers per kind timed through /read
 LATENCY_SECONDS = int(os.environ.get("BENCH_SECONDS", 10))
 
 
@@ -41,6 +46,42 @@ def canvas_png() -> bytes:
     rgba = np.zeros((CANVAS_SIDE, CANVAS_SIDE, 4), dtype=np.uint8)
     rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
     return renders.encode(Image.fromarray(rgba), "PNG")
+
+
+def paper_photo() -> bytes:
+    """An MNIST test digit written on paper and photographed (evaluate's paper-photo kind)."""
+    images, _ = mnist.load_split("test")
+    return renders.photo(np.random.default_rng(7), images[0])
+
+
+def batch_form(png: bytes, count: int = BATCH_IMAGES) -> tuple[bytes, str]:
+    """A multipart body with the PNG `count` times, as a program sends a batch."""
+    boundary = "bench-batch"
+    part = f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="d.png"\r\n'
+    part = part.encode() + b"Content-Type: image/png\r\n\r\n" + png + b"\r\n"
+    return part * count + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def read_latency() -> dict:
+    """/read in-process on 4-digit numbers of MNIST test digits, touching, drawn on a canvas and photographed."""
+    models = Models.load()
+    images, labels = mnist.load_split("test")
+    result = {}
+    for medium in ("canvas", "photo"):
+        kind = f"4 digits, touching, {medium}"
+        found = [n.data for n in numbers.make_numbers(images, labels, READ_NUMBERS, numbers.SEED) if n.kind == kind]
+        pipeline.read_number(found[0], models)  # warm-up
+        samples = []
+        for data in found:
+            start = time.perf_counter()
+            pipeline.read_number(data, models)
+            samples.append((time.perf_counter() - start) * 1000)
+        result[kind] = {
+            "p50_ms": float(np.median(samples)),
+            "p95_ms": float(np.percentile(samples, 95)),
+            "n": len(found),
+        }
+    return result
 
 
 def phone_photo_12mp() -> bytes:
@@ -91,23 +132,27 @@ def in_process(png: bytes) -> dict:
 
 
 @contextmanager
-def body_file(png: bytes) -> Iterator[Path]:
-    """The PNG in a temporary file, for wrk; checks wrk is there first."""
+def body_files(bodies: dict[str, bytes]) -> Iterator[dict[str, Path]]:
+    """Each body in a temporary file, for wrk; checks wrk is there first."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
-    with tempfile.NamedTemporaryFile(suffix=".png") as body:
-        body.write(png)
-        body.flush()
-        yield Path(body.name)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {name: Path(folder) / name for name in bodies}
+        for name, body in bodies.items():
+            paths[name].write_bytes(body)
+        yield paths
 
 
-def wrk(url: str, body: Path, connections: int, seconds: int, path: str = "/api/v1/predict") -> dict:
+def wrk(
+    url: str, body: Path, connections: int, seconds: int, path: str = "/api/v1/predict", ctype: str = "image/png"
+) -> dict:
     """Requests/s and latency percentiles from wrk posting the file to url + path."""
     threads = min(2, connections)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", "bench/post.lua",
          url + path],
-        cwd=ROOT, env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True, check=True,
+        cwd=ROOT, env={**os.environ, "BODY_FILE": str(body), "CONTENT_TYPE": ctype}, capture_output=True, text=True,
+        check=True,
     ).stdout  # fmt: skip
     stats = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
     stats["requests_per_s"] = stats["requests"] / stats["seconds"]
@@ -115,34 +160,63 @@ def wrk(url: str, body: Path, connections: int, seconds: int, path: str = "/api/
     return stats
 
 
+def warm_up(url: str, body: Path, path: str = "/api/v1/predict", times: int = 3) -> None:
+    """A few requests before measuring: first calls build caches (Keras traces its graph on the first one)."""
+    for _ in range(times):
+        request = urllib.request.Request(url + path, data=body.read_bytes(), headers={"Content-Type": "image/png"})
+        urllib.request.urlopen(request, timeout=60).read()
+
+
+MEDIA = {"": "canvas", "_paper_photo": "paper photo", "_photo_12mp": "12 MP photo"}  # key suffix: body
+
+
 def over_http(png: bytes) -> dict:
-    """Our service and the baseline, each at 1 connection and at saturation."""
-    with body_file(png) as path:
+    """Our service (one image per request, and batches) and the baseline, at 1 connection and at saturation."""
+    batch, batch_type = batch_form(png)
+    bodies = {"canvas": png, "paper photo": paper_photo(), "12 MP photo": phone_photo_12mp(), "batch": batch}
+    with body_files(bodies) as paths:
         result = {}
         service = servers.gunicorn()
         try:
             result["cold_start_s"] = service.ready_after
-            result["service_1_connection"] = wrk(service.url, path, 1, LATENCY_SECONDS)
-            result["service_saturated"] = wrk(service.url, path, 16, LATENCY_SECONDS)
+            warm_up(service.url, paths["canvas"])
+            result["service_1_connection"] = wrk(service.url, paths["canvas"], 1, LATENCY_SECONDS)
+            for suffix, medium in MEDIA.items():
+                result["service_saturated" + suffix] = wrk(service.url, paths[medium], 16, LATENCY_SECONDS)
+            batched = wrk(service.url, paths["batch"], 4, LATENCY_SECONDS, "/api/v1/predict/batch", batch_type)
+            result["batch_saturated"] = {**batched, "images_per_s": batched["requests_per_s"] * BATCH_IMAGES}
             result["worker_rss_mb"] = [servers.rss_mb(pid) for pid in service.child_pids()]
         finally:
             service.stop()
         ceiling = servers.gunicorn(app="bench.ceiling_app:app")
         try:
             # The same gunicorn with almost no work per request: the most this machine can give.
-            for route, connections in [("noop", 16), ("decode", 16), ("decode-forward", 16), ("decode-forward", 1)]:
-                key = "ceiling_" + route.replace("-", "_") + ("_1_connection" if connections == 1 else "")
-                result[key] = wrk(ceiling.url, path, connections, LATENCY_SECONDS, "/" + route)
+            warm_up(ceiling.url, paths["canvas"], "/decode-forward")
+            result["ceiling_noop"] = wrk(ceiling.url, paths["canvas"], 16, LATENCY_SECONDS, "/noop")
+            for suffix, medium in MEDIA.items():
+                result["ceiling_decode" + suffix] = wrk(ceiling.url, paths[medium], 16, LATENCY_SECONDS, "/decode")
+            for connections, key in [(16, ""), (1, "_1_connection")]:
+                forward = wrk(ceiling.url, paths["canvas"], connections, LATENCY_SECONDS, "/decode-forward")
+                result["ceiling_decode_forward" + key] = forward
         finally:
             ceiling.stop()
         baseline = servers.flask_baseline()
         try:
-            result["baseline_1_connection"] = wrk(baseline.url, path, 1, LATENCY_SECONDS)
-            result["baseline_saturated"] = wrk(baseline.url, path, 16, LATENCY_SECONDS)
+            warm_up(baseline.url, paths["canvas"])
+            result["baseline_1_connection"] = wrk(baseline.url, paths["canvas"], 1, LATENCY_SECONDS)
+            result["baseline_saturated"] = wrk(baseline.url, paths["canvas"], 16, LATENCY_SECONDS)
         finally:
             baseline.stop()
     result["throughput_ratio"] = (
         result["service_saturated"]["requests_per_s"] / result["baseline_saturated"]["requests_per_s"]
+    )
+    result["service_over_ceiling"] = {
+        medium: result["service_saturated" + suffix]["requests_per_s"]
+        / result["ceiling_decode" + suffix]["requests_per_s"]
+        for suffix, medium in MEDIA.items()
+    }
+    result["batch_over_single"] = (
+        result["batch_saturated"]["images_per_s"] / result["service_saturated"]["requests_per_s"]
     )
     return result
 
@@ -151,7 +225,8 @@ def over_http(png: bytes) -> dict:
 def main() -> int:
     """Run both parts and write the report."""
     png = canvas_png()
-    report = {"machine": {"cpus": os.cpu_count()}, "in_process": in_process(png), "http": over_http(png)}
+    report = {"machine": {"cpus": os.cpu_count()}, "in_process": in_process(png), "read": read_latency()}
+    report["http"] = over_http(png)
     report["measured"] = provenance.measured()
     REPORT.write_text(json.dumps(report, indent=1))
     print("\n".join(report_doc.speed_section(report)))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 from digits import preprocess
 from digits.grouping import Group
@@ -50,11 +50,11 @@ def probabilities(ink: np.ndarray, masks: list[np.ndarray], classify: Classify) 
 
 def main_part(mask: np.ndarray) -> np.ndarray:
     """The mask without the small pieces a cut leaves of the neighbouring digit."""
-    labels, count = ndimage.label(mask)
-    if count <= 1:
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)  # scipy's label, faster
+    if count <= 2:  # the background and at most one piece
         return mask
     sizes = np.bincount(labels.ravel())[1:]
-    return np.isin(labels, np.flatnonzero(sizes >= NEIGHBOUR_PIECE * sizes.max()) + 1)
+    return preprocess.select_labels(labels, np.flatnonzero(sizes >= NEIGHBOUR_PIECE * sizes.max()) + 1)
 
 
 def between(mask: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:

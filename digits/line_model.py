@@ -52,7 +52,12 @@ def ctc_greedy(frames: np.ndarray, stretch: float = 1.0, shift: int = 0) -> list
 
 
 def log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
-    """log P(digits | frames) under CTC: every way of laying the digits over the frames, summed."""
+    """log P(digits | frames) under CTC: every way of laying the digits over the frames [T, 11], summed."""
+    return float(log_likelihoods(frames[None], digits)[0])
+
+
+def log_likelihoods(frames: np.ndarray, digits: list[int]) -> np.ndarray:
+    """log P(digits | frames) of each view of frames [views, T, 11], all views at once (one loop over time)."""
     labels = [contract.BLANK]
     for d in digits:
         labels += [d + 1, contract.BLANK]
@@ -60,20 +65,23 @@ def log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
     # A state may be skipped into from two back unless that would merge a repeated digit.
     skip = np.zeros(len(labels), dtype=bool)
     skip[2:] = (labels[2:] != contract.BLANK) & (labels[2:] != labels[:-2])
-    alpha = np.zeros(len(labels))
-    alpha[:2] = frames[0, labels[:2]]
-    total = 0.0
-    for t in range(1, len(frames)):
+    emissions = frames[:, :, labels]  # [views, T, states]
+    alpha = np.zeros((len(frames), len(labels)))
+    alpha[:, :2] = emissions[:, 0, :2]
+    total = np.zeros(len(frames))
+    alive = np.ones(len(frames), dtype=bool)  # a view whose every path has died is -inf
+    for t in range(1, frames.shape[1]):
         previous = alpha.copy()
-        alpha[1:] += previous[:-1]
-        alpha[2:] += np.where(skip[2:], previous[:-2], 0.0)
-        alpha *= frames[t, labels]
-        scale = alpha.sum()
-        if scale <= 0:
-            return -np.inf
-        alpha /= scale  # rescaled each frame so long lines do not underflow
+        alpha[:, 1:] += previous[:, :-1]
+        alpha[:, 2:] += np.where(skip[2:], previous[:, :-2], 0.0)
+        alpha *= emissions[:, t]
+        scale = alpha.sum(axis=1)
+        alive &= scale > 0
+        scale = np.where(alive, scale, 1.0)
+        alpha /= scale[:, None]  # rescaled each frame so long lines do not underflow
         total += np.log(scale)
-    return float(total + np.log(max(alpha[-2:].sum(), 1e-300)))  # ending on the last digit or a blank after it
+    ends = np.log(np.maximum(alpha[:, -2:].sum(axis=1), 1e-300))  # on the last digit or a blank after it
+    return np.where(alive, total + ends, -np.inf)
 
 
 def views(line: np.ndarray) -> np.ndarray:
@@ -90,7 +98,7 @@ def views(line: np.ndarray) -> np.ndarray:
 
 def joint_log_likelihood(frames: np.ndarray, digits: list[int]) -> float:
     """Mean of log P(digits | frames) over a line's views [members x views, T, 11]."""
-    return float(np.mean([log_likelihood(view, digits) for view in frames]))
+    return float(np.mean(log_likelihoods(frames, digits)))
 
 
 def consensus(frames: np.ndarray) -> list[LineDigit]:

@@ -362,8 +362,13 @@ def legibility_section(report: dict) -> list[str]:
 HTTP_ROWS = (
     ("service_1_connection", "gunicorn + Falcon + onnxruntime, 1 connection"),
     ("service_saturated", "gunicorn + Falcon + onnxruntime, 16 connections"),
+    ("service_saturated_paper_photo", "the same, a paper photo (JPEG), 16 connections"),
+    ("service_saturated_photo_12mp", "the same, a 12 MP phone photo (JPEG), 16 connections"),
+    ("batch_saturated", "`/predict/batch`, 64 canvas PNGs per request, 4 connections"),
     ("ceiling_noop", "ceiling: same gunicorn, read the body and answer, 16 connections"),
     ("ceiling_decode", "ceiling: same gunicorn, decode + resize only, 16 connections"),
+    ("ceiling_decode_paper_photo", "ceiling: decode + resize only, the paper photo, 16 connections"),
+    ("ceiling_decode_photo_12mp", "ceiling: decode + resize only, the 12 MP photo, 16 connections"),
     ("ceiling_decode_forward", "ceiling: same gunicorn, decode + resize + model, 16 connections"),
     ("ceiling_decode_forward_1_connection", "ceiling: same gunicorn, decode + resize + model, 1 connection"),
     ("baseline_1_connection", "Flask + Keras baseline, 1 connection"),
@@ -404,7 +409,13 @@ def speed_section(report: dict) -> list[str]:
             h[key]["errors"],
         )
         for key, name in HTTP_ROWS
+        if key in h  # older reports lack the rows added since
     ]
+    if "read" in report:
+        in_process += [
+            (f"`/read`, {kind} ({r['n']} numbers)", ms(r["p50_ms"]), f"p95 {ms(r['p95_ms'])}")
+            for kind, r in report["read"].items()
+        ]
     rss = ", ".join(f"{m:.0f}" for m in h["worker_rss_mb"])
     return [
         "## Speed (`/predict`)",
@@ -429,6 +440,17 @@ def speed_section(report: dict) -> list[str]:
         "",
         f"Throughput **{h['throughput_ratio']:.0f}×** the baseline; worker RSS {rss} MB; "
         f"cold start to `/healthz` {h['cold_start_s']:.2f} s.",
+        *(
+            [
+                "",
+                "The service against its decode-and-shrink ceiling, requests/s: "
+                + ", ".join(f"{medium} **{r:.2f}×**" for medium, r in h["service_over_ceiling"].items())
+                + ". Images/s through `/predict/batch` against one image per request: "
+                + f"**{h['batch_over_single']:.2f}×**.",
+            ]
+            if "service_over_ceiling" in h
+            else []
+        ),
     ]
 
 

@@ -18,7 +18,7 @@ ALLOWED = {
     "train": {"digits", "datasets", "train"},
     "export": {"digits", "datasets", "train", "export"},
     "evaluate": {"digits", "datasets", "server", "evaluate"},
-    "bench": {"digits", "datasets", "server", "evaluate", "bench"},
+    "bench": {"digits", "datasets", "server", "train", "evaluate", "bench"},  # the baseline: the training architecture
 }
 
 

@@ -210,6 +210,10 @@ def test_disk_filter_is_scipys_grey_erosion_and_dilation(radius: int) -> None:
     assert np.array_equal(eroded, ndimage.grey_erosion(pixels, footprint=disk))
     assert np.array_equal(dilated, ndimage.grey_dilation(pixels, footprint=disk))
     assert not np.array_equal(eroded, pixels) and not np.array_equal(dilated, pixels)
+    mask = pixels > 0.9
+    assert np.array_equal(preprocess._dilate(mask, disk), ndimage.binary_dilation(mask, structure=disk))
+    twice = ndimage.binary_dilation(mask, iterations=2)
+    assert np.array_equal(preprocess._dilate(mask, preprocess.CROSS, iterations=2), twice)
 
 
 @pytest.mark.parametrize(
