@@ -300,7 +300,9 @@ def ink_components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if peak < MIN_CONTRAST:
         raise NoDigit("no digit found: the image is blank")
     threshold = float(np.clip(_otsu(smooth), 0.25 * peak, 0.6 * peak))
-    labels, count = ndimage.label(smooth > threshold)
+    # OpenCV's 4-connected labels are scipy's ndimage.label, numbered alike (raster order), several times faster.
+    count, labels = cv2.connectedComponents((smooth > threshold).astype(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    count -= 1  # OpenCV counts the background
     ink_per_label = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
     kept = np.flatnonzero(ink_per_label >= SPECK_FRACTION * ink_per_label.max()) + 1
     top, bottom, left, right = bounding_box(select_labels(labels, kept))

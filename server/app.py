@@ -41,5 +41,6 @@ def create_app(config: Config) -> falcon.App:
     app.add_route("/healthz", resources.Health(models))
     app.add_route("/metrics", metrics.Metrics())
     app.add_route("/", resources.Page(config.web_dir / "index.html"))
+    app.add_route("/docs", resources.Page(config.web_dir / "docs.html"))  # the API docs, from /openapi.json
     app.add_static_route("/static", str(config.web_dir.resolve()))
     return app

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 import requests
 from PIL import Image, ImageChops, ImageDraw
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect, sync_playwright
 
 from datasets import renders
 
@@ -43,6 +44,8 @@ LAUNCH_ARGS = [
 ]
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+# Phone screens less the browser's toolbars, upright and on their side: the answer must show on each while drawing.
+HANDSETS = [(390, 664), (360, 640), (664, 390), (640, 360)]
 WAIT_MS = 30_000  # two cores and a training job: be patient
 MARGIN = 0.17  # drawn digits keep this fraction of the pad free on each side
 PNG_SIDE = 300
@@ -214,6 +217,13 @@ def phone(browser: Browser, gunicorn_server) -> Iterator[App]:
     yield from _opened(browser, gunicorn_server.url, PHONE)
 
 
+@pytest.fixture(params=HANDSETS, ids=lambda size: "{}x{}".format(*size))
+def handset(request: pytest.FixtureRequest, browser: Browser, gunicorn_server) -> Iterator[App]:
+    """The page on a small phone screen, upright or on its side, with touch."""
+    width, height = request.param
+    yield from _opened(browser, gunicorn_server.url, PHONE | {"viewport": {"width": width, "height": height}})
+
+
 # --- Drawing and images -------------------------------------------------------------------------
 
 
@@ -246,16 +256,32 @@ def mouse_stroke(page: Page, points: list[tuple[float, float]], steps: int) -> N
 
 
 def draw_with_touch(page: Page, digit: int) -> None:
-    """Draw a digit with a finger: raw CDP touch events, as a touch screen sends them."""
-    cdp = page.context.new_cdp_session(page)
+    """Draw a digit with a finger, stroke by stroke."""
     box = page.get_by_test_id("draw-canvas").bounding_box()
-    for stroke in SAMPLES[str(digit)]:
-        points = stroke_points(stroke, box)
-        x, y = points[0]
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y, "id": 1}]})
-        for x, y in points[1:]:
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y, "id": 1}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    touch_strokes(page, [stroke_points(stroke, box) for stroke in SAMPLES[str(digit)]])
+
+
+def touch_strokes(page: Page, strokes: list[list[tuple[float, float]]], hz: float = 0, lift_s: float = 0) -> None:
+    """Strokes (page pixels) drawn with a finger: raw CDP touch events, as a touch screen sends them.
+
+    With hz, the finger moves at a hand's pace: one touch event every 1/hz seconds, lifted for lift_s between strokes.
+    """
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, points: list[tuple[float, float]]) -> None:
+        touch_points = [{"x": x, "y": y, "id": 1} for x, y in points]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
+
+    for k, points in enumerate(strokes):
+        if k and lift_s:
+            time.sleep(lift_s)
+        started = time.monotonic()
+        touch("touchStart", points[:1])
+        for i, point in enumerate(points[1:], start=1):
+            if hz:  # on a schedule, so slow round trips do not slow the finger down
+                time.sleep(max(0.0, started + i / hz - time.monotonic()))
+            touch("touchMove", [point])
+        touch("touchEnd", [])
     cdp.detach()
 
 
@@ -307,14 +333,21 @@ def ink_in_boxes(page: Page) -> float:
     )
 
 
-def draw_number(page: Page, text: str) -> None:
-    """Write a number with the mouse: each digit's sample strokes in its own square slot along the pad."""
+def number_strokes(page: Page, text: str, step_px: float = 8) -> list[list[tuple[float, float]]]:
+    """A number's sample strokes in page pixels: each digit in its own square slot along the pad."""
     pad = page.get_by_test_id("draw-canvas").bounding_box()
     side = min(pad["width"] / len(text), pad["height"])
+    strokes = []
     for i, ch in enumerate(text):
         slot = {"x": pad["x"] + i * side, "y": pad["y"] + (pad["height"] - side) / 2, "width": side, "height": side}
-        for stroke in SAMPLES[ch]:
-            mouse_stroke(page, stroke_points(stroke, slot, step_px=8), steps=2)
+        strokes += [stroke_points(stroke, slot, step_px=step_px) for stroke in SAMPLES[ch]]
+    return strokes
+
+
+def draw_number(page: Page, text: str) -> None:
+    """Write a number with the mouse, digit by digit."""
+    for points in number_strokes(page, text):
+        mouse_stroke(page, points, steps=2)
 
 
 def number_png(text: str, side: int = PNG_SIDE) -> bytes:
@@ -325,6 +358,24 @@ def number_png(text: str, side: int = PNG_SIDE) -> bytes:
         digit = Image.open(io.BytesIO(digit_png(int(ch), side)))
         sheet.paste(ImageChops.darker(sheet.crop((i * step, 0, i * step + side, side)), digit), (i * step, 0))
     return png(sheet)
+
+
+def inside(box: dict, view: dict) -> bool:
+    """Whether a bounding box lies wholly inside a viewport of the given size."""
+    return 0 <= box["x"] <= view["width"] - box["width"] and 0 <= box["y"] <= view["height"] - box["height"]
+
+
+def expect_in_view(page: Page, locator: Locator) -> None:
+    """Wait until the element's bounding box lies wholly inside the viewport (a smooth scroll may be under way)."""
+    view = page.viewport_size
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        box = locator.bounding_box()
+        if box and box["height"] > 0 and inside(box, view):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{locator} is out of view: {box} in a {view['width']}x{view['height']} viewport")
+        page.wait_for_timeout(50)
 
 
 def canvas_pixels(page: Page) -> str:
@@ -397,6 +448,68 @@ def test_drawn_with_touch_on_a_phone(phone: App) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / "screenshot-phone.png"))
+    phone.assert_clean_console()
+
+
+@pytest.mark.parametrize("mode", ["digit", "number"])
+def test_answer_in_view_while_drawing_by_touch(handset: App, mode: str) -> None:
+    """On a small phone, upright or on its side, the pad and the answer both show as the page opens: what a finger
+    draws is read in view, with nothing scrolled and nothing wider than the screen."""
+    page = handset.page
+    handset.by(f"mode-{mode}").tap()
+    expect(page.locator("body")).to_have_attribute("data-mode", mode)
+    answer = handset.by("answer")
+    expect_in_view(page, handset.by("draw-canvas"))
+    expect_in_view(page, answer)
+    if mode == "digit":
+        draw_with_touch(page, 7)
+        handset.expect_digit(7)
+    else:
+        touch_strokes(page, number_strokes(page, "42"))
+        handset.expect_number("42")
+    assert page.evaluate("window.scrollY") == 0, "the page scrolled"
+    assert set(page.evaluate("window.__pointers")) == {"touch"}
+    for part in (answer, handset.by("prediction"), handset.by("confidence"), page.locator("#runner-up")):
+        if part.text_content():
+            expect_in_view(page, part)
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    handset.assert_clean_console()
+
+
+@pytest.mark.parametrize("how", ["sample", "upload", "blank upload"])
+def test_answer_comes_into_view_after_a_sample_or_an_upload(handset: App, how: str) -> None:
+    """On a small phone the samples and the file chooser sit below the answer: using them brings the answer
+    (or the message saying what went wrong) into view."""
+    page = handset.page
+    blank = how == "blank upload"
+    if how == "sample":
+        handset.by("samples").get_by_role("button", name="Sample digit 3").tap()  # tap scrolls to the button
+        handset.expect_digit(3)
+    else:
+        page.locator("label[for=upload-input]").scroll_into_view_if_needed()
+        image = png(Image.new("RGB", (PNG_SIDE, PNG_SIDE), "white")) if blank else digit_png(6)
+        handset.by("upload-input").set_input_files({"name": "photo.png", "mimeType": "image/png", "buffer": image})
+        if blank:
+            assert handset.settle() == "error"
+        else:
+            handset.expect_digit(6)
+    expect_in_view(page, handset.by("error" if blank else "answer"))
+    handset.assert_clean_console(allowed=("status of 422",))
+
+
+def test_a_drawn_digit_costs_few_requests(phone: App) -> None:
+    """A 4 drawn by touch at a hand's pace (60 events a second, about a second for its two strokes) costs a request
+    per stroke, read at its end, and at most a couple more for pauses (a busy machine can stall the finger);
+    a reading every 200 ms of drawing cost 10 to 12."""
+    page = phone.page
+    pad = phone.by("draw-canvas")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    strokes = [stroke_points(stroke, box, step_px=8) for stroke in SAMPLES["4"]]
+    touch_strokes(page, strokes, hz=60, lift_s=0.15)
+    phone.expect_digit(4)
+    calls = phone.predict_stats()["calls"]
+    assert calls <= len(strokes) + 2, f"{calls} requests for one digit of {len(strokes)} strokes"
     phone.assert_clean_console()
 
 
@@ -706,6 +819,19 @@ def test_uploaded_number_is_shown_with_boxes(app: App) -> None:
     app.assert_clean_console()
 
 
+def test_digits_of_a_number_lie_in_one_row(app: App) -> None:
+    """On a desktop, the digits of a six-digit number are listed side by side in one row."""
+    app.by("mode-number").check()
+    data = number_png("314159")
+    app.by("upload-input").set_input_files({"name": "number.png", "mimeType": "image/png", "buffer": data})
+    app.expect_number("314159")
+    chips = [item.bounding_box() for item in app.by("reading-digits").locator("li").all()]
+    assert len({round(chip["y"]) for chip in chips}) == 1, f"the digits wrap: {chips}"
+    card = app.page.locator("#result").bounding_box()
+    assert chips[-1]["x"] + chips[-1]["width"] <= card["x"] + card["width"]
+    app.assert_clean_console()
+
+
 def test_switching_mode_reads_the_upload_again(app: App) -> None:
     """The same upload is read as a digit or as a number; a drawing is cleared because the pad changes shape."""
     page = app.page
@@ -752,17 +878,36 @@ def test_number_mode_on_a_phone(phone: App) -> None:
 # --- Page as a whole ----------------------------------------------------------------------------
 
 
-def test_page_layout_theme_and_model_line(app: App, gunicorn_server) -> None:
-    """Side by side on a desktop, both colour schemes, the model card line, and the CSP in force."""
-    page = app.page
-    response = requests.get(gunicorn_server.url + "/", timeout=10)
+def assert_served_under_the_csp(url: str) -> None:
+    """The HTML page at url comes with the CSP and holds nothing inline for it to block, nothing from elsewhere."""
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     html = response.text
-    # Nothing inline for the CSP to block, nothing from elsewhere.
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
     assert not re.search(r"\sstyle=|<style", html), "inline style"
     assert not re.search(r"\son[a-z]+=", html), "inline event handler"
     assert not re.search(r"(src|href)=\"(https?:)?//", html), "external resource"
+
+
+def resolved(spec: dict, value: dict) -> dict:
+    """What a local $ref in the OpenAPI document points at (or the value itself)."""
+    if "$ref" not in value:
+        return value
+    for key in value["$ref"].removeprefix("#/").split("/"):
+        spec = spec[key]
+    return spec
+
+
+def shown_text(prose: str) -> str:
+    """Text from openapi.json as the docs show it: `code` in backticks becomes code, without them."""
+    return prose.replace("`", "")
+
+
+def test_page_layout_theme_and_model_line(app: App, gunicorn_server) -> None:
+    """Side by side on a desktop, both colour schemes, the model card line, and the CSP in force."""
+    page = app.page
+    assert_served_under_the_csp(gunicorn_server.url + "/")
     pad_box, result_box = app.by("draw-canvas").bounding_box(), page.locator("#result").bounding_box()
     assert result_box["x"] >= pad_box["x"] + pad_box["width"], "pad and answer should sit side by side"
     assert page.locator("meta[name=viewport]").count() == 1
@@ -779,4 +924,57 @@ def test_page_layout_theme_and_model_line(app: App, gunicorn_server) -> None:
         "rgb(255, 255, 255)",
         "rgb(251, 251, 253)",
     ), "the pad stays light in the dark theme"
+    app.assert_clean_console()
+
+
+def test_api_docs_render_openapi_json_and_are_linked_from_the_footer(app: App, gunicorn_server) -> None:
+    """/docs lays out openapi.json for people: every path and method with its summary and description, its request
+    body's media types and every response status with its description, every schema's fields and the error codes.
+    The page's footer links to it; it runs under the CSP, from the server alone, in both colour schemes."""
+    page = app.page
+    assert_served_under_the_csp(gunicorn_server.url + "/docs")
+    spec = requests.get(gunicorn_server.url + "/openapi.json", timeout=10).json()
+    page.locator("footer").get_by_role("link", name="API documentation").click()
+    expect(page).to_have_url(gunicorn_server.url + "/docs")
+    expect(page.locator("body")).to_have_attribute("data-state", "done")
+    expect(page.locator("h1")).to_have_text(spec["info"]["title"])
+
+    methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+    expected = [[path, method] for path, item in spec["paths"].items() for method in item if method in methods]
+    assert len(expected) >= 7
+    shown = page.locator("[data-path]").evaluate_all("els => els.map((e) => [e.dataset.path, e.dataset.method])")
+    assert shown == expected, "every path and method of openapi.json, in its order"
+    expect(page.locator("#toc a")).to_have_count(len(expected))
+    for path, method in expected:
+        operation = spec["paths"][path][method]
+        section = page.locator(f'[data-path="{path}"][data-method="{method}"]')
+        expect(section.locator(".path")).to_have_text(path)
+        expect(section.locator(".method")).to_have_text(method.upper())
+        for prose in (operation["summary"], operation.get("description", "")):
+            expect(section).to_contain_text(shown_text(prose))
+        body = resolved(spec, operation.get("requestBody", {"content": {}}))
+        media_types = section.locator(".media-type").all_text_contents()
+        assert set(body["content"]) <= set(media_types), (path, media_types)
+        statuses = section.locator("[data-status]").evaluate_all("els => els.map((e) => e.dataset.status)")
+        assert statuses == list(operation["responses"]), path
+        for response in operation["responses"].values():
+            expect(section.locator(".responses")).to_contain_text(shown_text(resolved(spec, response)["description"]))
+
+    for name, schema in spec["components"]["schemas"].items():
+        section = page.locator(f'[data-schema="{name}"]')
+        names = section.locator(":scope > .fields > .field > .field-head > .field-name").all_text_contents()
+        assert names == list(schema["properties"]), name
+    codes = page.locator('[data-schema="Error"] .enum .value').all_text_contents()
+    assert codes == spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+    page.get_by_role("link", name="Error").first.click()  # a response's schema links to it
+    expect(page.locator('[data-schema="Error"]')).to_be_in_viewport()
+
+    backgrounds = (
+        "[document.body, document.querySelector('.operation')].map((e) => getComputedStyle(e).backgroundColor)"
+    )
+    page.emulate_media(color_scheme="light")
+    light = page.evaluate(backgrounds)
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate(backgrounds)
+    assert light[0] != dark[0] and light[1] != dark[1], (light, dark)
     app.assert_clean_console()

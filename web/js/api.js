@@ -1,27 +1,29 @@
 // Reading: at most one request in flight, the latest input always sent last; answers and errors go to result.js.
 import { MESSAGES } from './messages.js';
 import { exportDrawing, updateButtons } from './pad.js';
-import { showError, showReading, showResult } from './result.js';
+import { revealAnswer, showError, showReading, showResult } from './result.js';
 import { setPhase, state } from './state.js';
 
 export const API = { digit: '/api/v1/predict', number: '/api/v1/read' };
-const LIVE_DELAY = 200; // ms between live readings while drawing
+// While the pen is down the drawing is read when it rests this long (ms), and always at a stroke's end: a digit
+// costs about a request per stroke, where a reading every 200 ms of drawing cost a dozen.
+const LIVE_PAUSE = 150;
 const REQUEST_TIMEOUT = 30000;
 
-// The drawing changed: read it now (end of a stroke) or soon (while drawing).
+// The drawing changed: read it now (end of a stroke) or once the pen rests (while drawing).
 export function changed(now) {
   state.revision += 1;
   setPhase('loading');
   updateButtons();
+  clearTimeout(state.liveTimer);
+  state.liveTimer = 0;
   if (now) {
-    clearTimeout(state.liveTimer);
-    state.liveTimer = 0;
     request({ kind: 'drawing' });
-  } else if (!state.liveTimer) {
+  } else {
     state.liveTimer = setTimeout(() => {
       state.liveTimer = 0;
       request({ kind: 'drawing' });
-    }, LIVE_DELAY);
+    }, LIVE_PAUSE);
   }
 }
 
@@ -38,6 +40,7 @@ export function cancelReadings() {
   clearTimeout(state.liveTimer);
   state.liveTimer = 0;
   state.queued = null;
+  state.reveal = false;
   state.sourceId += 1;
   state.revision += 1;
 }
@@ -53,7 +56,7 @@ async function pump() {
   try {
     let init;
     if (job.kind === 'drawing') {
-      init = { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: await exportDrawing() };
+      init = { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: exportDrawing() };
     } else {
       const form = new FormData();
       form.append('image', job.file, job.file.name || 'image');
@@ -77,6 +80,11 @@ async function pump() {
       setPhase('error');
     }
     // A failed reading of a drawing that has changed since is not worth a message: a newer one is coming.
+    // The answer to a sample or an upload may be off screen (on a phone the samples sit below it): show it.
+    if (latest && state.reveal) {
+      state.reveal = false;
+      revealAnswer();
+    }
   }
   pump();
 }

@@ -1,9 +1,9 @@
 // The input being read: an image chosen, dropped or pasted, or sample digits; and starting over without one.
 import { cancelReadings, changed, request } from './api.js';
-import { $ } from './dom.js';
+import { $, reducedMotion } from './dom.js';
 import { TEXT, formatBytes } from './messages.js';
 import { PEN, padAspect, paint, redraw, stopReplay, updateButtons } from './pad.js';
-import { resetResult, showError } from './result.js';
+import { resetResult, revealAnswer, showError } from './result.js';
 import { setPhase, state } from './state.js';
 
 const SAMPLE_GAP = 0.04; // in number mode, samples are written this far apart (fraction of the pad's width)
@@ -17,7 +17,6 @@ const preview = $('preview');
 const previewName = $('preview-name');
 const source = $('source');
 const samplesBox = $('samples');
-const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
 
 // Forget the input and the answer.
 export function startOver() {
@@ -56,6 +55,14 @@ export function readFile(file, label) {
   source.textContent = name;
   updateButtons();
   request({ kind: 'file', file });
+  showAnswerSoon();
+}
+
+// A sample or an upload is read where the answer may be off screen (on a phone, below it): bring the answer into
+// view now, and again when it comes, in case the page has moved.
+function showAnswerSoon() {
+  state.reveal = true;
+  revealAnswer();
 }
 
 function pickFile(files) {
@@ -156,6 +163,7 @@ function appendSample(paths) {
   source.textContent = 'your drawing';
   redraw();
   changed(true);
+  showAnswerSoon();
 }
 
 // Digit mode: the sample draws itself on an empty pad, point by point, and is read as it goes.
@@ -165,6 +173,7 @@ function playSample(digit, paths) {
     return;
   }
   startOver();
+  showAnswerSoon();
   const target = paths.map((stroke) => stroke.map(toPad));
   source.textContent = `sample ${digit}`;
   if (reducedMotion.matches) {

@@ -91,9 +91,9 @@ export function exportDrawing() {
   c.fillStyle = '#ffffff';
   c.fillRect(0, 0, width, height);
   paint(c, width, height, state.strokes, height * PEN);
-  return new Promise((resolve, reject) => {
-    out.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the drawing could not be encoded'))), 'image/png');
-  });
+  // Encoded at once (toBlob would wait a task): a stroke's last reading leaves while its pointerup is handled.
+  const bytes = atob(out.toDataURL('image/png').split(',')[1]);
+  return new Blob([Uint8Array.from(bytes, (ch) => ch.charCodeAt(0))], { type: 'image/png' });
 }
 
 // Stop a sample drawing itself; true if one was.
@@ -115,10 +115,12 @@ function pointOf(event) {
   return [(event.clientX - rect.left) / rect.width, (event.clientY - rect.top) / rect.height];
 }
 
+// Add a point to the stroke being drawn; false if it is too close to the last to count.
 function addPoint(point) {
   const last = state.current[state.current.length - 1];
-  if (last && Math.hypot(point[0] - last[0], point[1] - last[1]) < 0.002) return;
+  if (last && Math.hypot(point[0] - last[0], point[1] - last[1]) < 0.002) return false;
   state.current.push(point);
+  return true;
 }
 
 // Wire drawing, Undo, Clear and Ctrl+Z; changed(now) reads the drawing, startOver() forgets input and answer.
@@ -134,6 +136,7 @@ export function initPad({ changed, startOver }) {
       // Capture is a nicety: strokes leaving the pad still end on pointerup elsewhere.
     }
     if (state.previewUrl) startOver(); // a new drawing replaces an uploaded image
+    state.reveal = false; // never scroll the page under the pen
     state.activePointer = event.pointerId;
     state.current = [pointOf(event)];
     state.strokes.push(state.current);
@@ -146,7 +149,9 @@ export function initPad({ changed, startOver }) {
     if (event.pointerId !== state.activePointer) return;
     event.preventDefault();
     const events = typeof event.getCoalescedEvents === 'function' ? event.getCoalescedEvents() : [];
-    for (const e of events.length ? events : [event]) addPoint(pointOf(e));
+    let moved = false;
+    for (const e of events.length ? events : [event]) moved = addPoint(pointOf(e)) || moved;
+    if (!moved) return; // a resting finger's jitter: the pen has paused, and its reading is due
     scheduleRedraw();
     changed(false);
   });

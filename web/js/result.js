@@ -1,6 +1,6 @@
 // The answer: the digit or number, its confidence, the ten probabilities, what the model saw and a box round
 // each digit; or what went wrong, in plain words.
-import { $ } from './dom.js';
+import { $, reducedMotion } from './dom.js';
 import { MESSAGES, limitText } from './messages.js';
 import { updateButtons } from './pad.js';
 import { state } from './state.js';
@@ -10,6 +10,7 @@ const QUOTED = new Set(['internal_error', 'server', 'unknown']); // their server
 
 const result = $('result');
 const source = $('source');
+const answer = document.querySelector('.answer');
 const prediction = $('prediction');
 const confidence = $('confidence');
 const confidenceLabel = document.querySelector('.confidence-label');
@@ -162,6 +163,14 @@ function drawBoxes(container, digits, size) {
       return box;
     }),
   );
+}
+
+// Scroll the answer (or the message in its place) into view if it is not wholly on screen.
+export function revealAnswer() {
+  const target = errorBox.hidden ? answer : errorBox;
+  const box = target.getBoundingClientRect();
+  if (box.top >= 0 && box.bottom <= window.innerHeight) return;
+  target.scrollIntoView({ block: 'nearest', behavior: reducedMotion.matches ? 'auto' : 'smooth' });
 }
 
 // Take the answer or the error away.

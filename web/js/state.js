@@ -13,6 +13,7 @@ export const state = {
   queued: null, // the next request to send: {kind: 'drawing'} or {kind: 'file', file}, with its mode
   inFlight: false, // a request is on its way: at most one at a time
   liveTimer: 0, // the pending live reading while drawing
+  reveal: false, // bring the answer into view when it comes: the input was a sample or an upload, not the pen
   previewUrl: null, // object URL of the uploaded image
   currentFile: null, // the uploaded image, read again when the mode changes
   hasResult: false, // an answer is shown
