@@ -5,7 +5,10 @@ PY := $(VENV)/bin/python
 export HOST ?= 127.0.0.1
 export PORT ?= 8000
 
-.PHONY: install serve test lint train train-line-model export evaluate bench soak report screenshots image clean
+RUNTIME_TESTS := tests/test_api.py tests/test_preprocess.py tests/test_gunicorn.py tests/test_read_numbers.py \
+	tests/test_error_codes.py tests/test_hostile.py
+
+.PHONY: install serve test test-runtime lint train train-line-model export evaluate bench soak report screenshots image clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +28,15 @@ serve: $(VENV)/.runtime  ## the app with the shipped model at http://$(HOST):$(P
 test: $(VENV)/.dev  ## the whole suite (needs MNIST_DIR and Debian's chromium)
 	$(PY) -m pytest
 
+test-runtime: $(VENV)/.runtime  ## the serving tests on the runtime packages alone (make test-runtime PYTHON=python3.12 VENV=.venv-3.12)
+	$(VENV)/bin/pip install $$(grep -E '^(pytest|requests)==' requirements-dev.txt)
+	$(PY) -m pytest -q -p no:cacheprovider $(RUNTIME_TESTS)
+
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override)
+train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override; CORRECTIONS=DIR adds exported corrections)
 	$(PY) -m train.classifier
 
 train-line-model: $(VENV)/.dev  ## the CTC line model behind /api/v1/read (LINE_MEMBERS, LINE_EPOCHS, LINES override)
@@ -45,6 +52,7 @@ evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, w
 	$(PY) -m evaluate.numbers
 	$(PY) -m evaluate.real
 	$(PY) -m evaluate.real_numbers
+	$(PY) -m evaluate.amounts
 
 bench: $(VENV)/.dev  ## in-process and HTTP benchmarks against a Flask + Keras baseline (needs wrk)
 	$(PY) -m bench.run

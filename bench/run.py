@@ -143,6 +143,13 @@ def body_files(bodies: dict[str, bytes]) -> Iterator[dict[str, Path]]:
         yield paths
 
 
+@contextmanager
+def body_file(data: bytes) -> Iterator[Path]:
+    """One body in a temporary file, for wrk."""
+    with body_files({"body": data}) as paths:
+        yield paths["body"]
+
+
 def wrk(
     url: str, body: Path, connections: int, seconds: int, path: str = "/api/v1/predict", ctype: str = "image/png"
 ) -> dict:

@@ -26,7 +26,7 @@ RESULTS = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 REPORTS = ("model", "line_model", "evaluation", "evaluation_real", "evaluation_numbers", "evaluation_real_numbers",
-           "legibility_readings", "bench", "soak")  # fmt: skip
+           "evaluation_amounts", "legibility_readings", "bench", "soak")  # fmt: skip
 
 
 def load(folder: Path = ARTIFACTS) -> dict[str, dict]:
@@ -313,6 +313,33 @@ def real_numbers_section(report: dict) -> list[str]:
     ]
 
 
+def amounts_table(report: dict) -> list[str]:
+    """Per way of writing: exact strings, digits right, some misreads; all of them; the median time."""
+    kinds = report["kinds"]
+    every = sum(r["numbers"] for r in kinds.values())
+    exact = sum(r["exact"] for r in kinds.values()) / every
+    return [
+        *real_numbers_table(kinds),
+        "",
+        f"All {every:,}: **{pct(exact, 1)}** exact; median {ms(report['median_ms'])} an amount, in-process.",
+    ]
+
+
+def amounts_section(report: dict) -> list[str]:
+    return [
+        "## Amounts on forms and cheques (`/read`)",
+        "",
+        stamp(report, "evaluation_amounts", "`make evaluate` (`evaluate/amounts.py`)"),
+        "",
+        f"Amounts of 1–7 digits written with real pen digits of the UNIPEN sites {', '.join(report['sites'])}, "
+        "with thousands separators and trailing marks, over a printed baseline or in a box, on textured "
+        "paper, scanned grey at 40–60 px of digit height (`datasets/amounts.py`, a generator nothing "
+        "trains on). The answer is the digits alone.",
+        "",
+        *amounts_table(report),
+    ]
+
+
 def numbers_section(report: dict) -> list[str]:
     return [
         "## Whole numbers (`/read`)",
@@ -499,6 +526,7 @@ def render_results(reports: dict[str, dict]) -> str:
         line_model_section(reports["line_model"]),
         numbers_section(reports["evaluation_numbers"]),
         real_numbers_section(reports["evaluation_real_numbers"]),
+        amounts_section(reports["evaluation_amounts"]),
         legibility_section(reports["legibility_readings"]),
         speed_section(reports["bench"]),
         soak_section(reports["soak"]),

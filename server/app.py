@@ -8,10 +8,12 @@ from pathlib import Path
 
 import falcon
 
+from digits import corrections
 from digits.models import Models
 from digits.preprocess import PreprocessError
 from server import errors, metrics, middleware, resources, uploads
 from server.config import Config
+from server.corrections import Corrections, RateLimiter
 
 OPENAPI = Path(__file__).resolve().parent / "openapi.json"
 log = logging.getLogger("server")
@@ -22,6 +24,7 @@ def create_app(config: Config) -> falcon.App:
     models = Models.load(config.model_path, config.line_model_path)
     metrics.serving(models.classifier.version, models.line_model.version)
     settings = {name: str(value) for name, value in dataclasses.asdict(config).items()}
+    settings["corrections_db"] = corrections.without_password(config.corrections_db)  # logs keep no secret
     log.info(
         "serving",
         extra={"classifier": models.classifier.version, "line_model": models.line_model.version}
@@ -36,9 +39,11 @@ def create_app(config: Config) -> falcon.App:
     app.add_route("/api/v1/predict", resources.Predict(models, config))
     app.add_route("/api/v1/predict/batch", resources.PredictBatch(models, config))
     app.add_route("/api/v1/read", resources.Read(models, config))
+    store = corrections.Store(config.corrections_db) if config.corrections_db else None  # migrated here
+    app.add_route("/api/v1/corrections", Corrections(store, RateLimiter(), config.upload_seconds))
     app.add_route("/api/v1/model", resources.JsonDocument(config.model_card_path))
     app.add_route("/openapi.json", resources.JsonDocument(OPENAPI))
-    app.add_route("/healthz", resources.Health(models))
+    app.add_route("/healthz", resources.Health(models, corrections_on=store is not None))
     app.add_route("/metrics", metrics.Metrics())
     app.add_route("/", resources.Page(config.web_dir / "index.html"))
     app.add_route("/docs", resources.Page(config.web_dir / "docs.html"))  # the API docs, from /openapi.json

@@ -42,6 +42,9 @@ class Config:
     head_seconds: float = _setting("HEAD_SECONDS", 10.0, "time for a request's headers (else 408)")
     upload_seconds: float = _setting("UPLOAD_SECONDS", uploads.DEFAULT_UPLOAD_SECONDS, "time for the body (else 408)")
     read_seconds: float = _setting("READ_SECONDS", 10.0, "time to read one number, or one batch (else 422 too_complex)")
+    corrections_db: str = _setting(
+        "CORRECTIONS_DB", "", "where corrections are kept: sqlite:///file or postgresql://...; empty: corrections off"
+    )
 
     def __post_init__(self) -> None:
         # One request's head, upload and reading run with no heartbeat to gunicorn: together they

@@ -29,7 +29,7 @@ class Code:
 
 # The one list: the page's messages (web/js/messages.js) and openapi.json are tested against it.
 CODES: dict[str, Code] = {
-    "bad_request": Code(falcon.HTTP_400, "a request falcon cannot parse, e.g. a malformed header"),
+    "bad_request": Code(falcon.HTTP_400, "a request falcon cannot parse (a malformed header), or a bad correction"),
     "invalid_image": Code(falcon.HTTP_400, "not a PNG, JPEG, WebP, GIF, BMP or TIFF image, or truncated"),
     "invalid_multipart": Code(falcon.HTTP_400, "a malformed multipart form"),
     "missing_image": Code(falcon.HTTP_400, "a multipart form without an `image` field"),
@@ -42,6 +42,7 @@ CODES: dict[str, Code] = {
     "unsupported_media_type": Code(falcon.HTTP_415, "a Content-Type other than an image or a multipart form"),
     "no_digit": Code(falcon.HTTP_422, "the image is blank"),
     "too_complex": Code(falcon.HTTP_422, "/read: too many separate marks; /read or a batch: over READ_SECONDS"),
+    "rate_limited": Code(falcon.HTTP_429, "corrections: too many from one client; retry after retry_after_seconds"),
     "internal_error": Code(falcon.HTTP_500, "a bug: logged with the request id, nothing internal revealed"),
 }
 # Falcon's own errors (routing, header parsing) get the code of their status. Any other status it

@@ -109,16 +109,18 @@ class Read:
 
 
 class Health:
-    """GET /healthz: 200 once the model is loaded (it is loaded before the app exists)."""
+    """GET /healthz: 200 once the model is loaded (it is loaded before the app exists); says if corrections are on."""
 
-    def __init__(self, models: Models) -> None:
+    def __init__(self, models: Models, corrections_on: bool = False) -> None:
         self.models = models
+        self.corrections_on = corrections_on
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {
             "status": "ok",
             "model": self.models.classifier.version,
             "line_model": self.models.line_model.version,
+            "corrections": self.corrections_on,  # the page offers "that's wrong" only when they are kept
         }
 
     on_head = on_get

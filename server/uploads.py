@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -53,6 +54,23 @@ def read_image(req: falcon.Request, limits: Limits, seconds: float = DEFAULT_UPL
 def read_images(req: falcon.Request, limits: Limits, seconds: float = DEFAULT_UPLOAD_SECONDS) -> list[bytes]:
     """Every `image` part of a multipart request, in order, read within `seconds`; or an ApiError."""
     return _in_time(seconds, _read_images, req, limits)
+
+
+def read_json(req: falcon.Request, max_bytes: int, seconds: float = DEFAULT_UPLOAD_SECONDS) -> Any:
+    """A JSON body of at most max_bytes, read within `seconds`, parsed; or an ApiError."""
+    return _in_time(seconds, _read_json, req, Limits(max_bytes=max_bytes, max_pixels=0))
+
+
+def _read_json(req: falcon.Request, limits: Limits) -> Any:
+    media_type = (req.content_type or "").split(";")[0].strip().lower()
+    if media_type != falcon.MEDIA_JSON:
+        got = media_type or "no Content-Type"
+        raise ApiError("unsupported_media_type", f"Send JSON (application/json); got {got}.")
+    _check_length(req, limits)
+    try:
+        return json.loads(_read_bounded(req.bounded_stream, limits))
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise ApiError("bad_request", f"The body is not valid JSON: {exc}.") from None
 
 
 def _in_time(seconds: float, read: Callable[[falcon.Request, Limits], T], req: falcon.Request, limits: Limits) -> T:

@@ -26,7 +26,7 @@ EXCLUDED = {
 
 @pytest.mark.parametrize("paths", ["--exclude-path", "--include-path"], ids=["single-image routes", "batch"])
 def test_every_answer_conforms_to_the_spec_and_none_is_a_5xx(mnist_dir, tmp_path: Path, paths: str) -> None:
-    server = servers.gunicorn(2)  # loopback only
+    server = servers.gunicorn(2, env={"CORRECTIONS_DB": f"sqlite:///{tmp_path / 'corrections.db'}"})  # loopback only
     try:
         run = subprocess.run(
             [str(ST), "run", server.url + "/openapi.json", "--max-examples", str(EXAMPLES), "--checks", "all",

@@ -1,7 +1,8 @@
 """Train an ensemble of compact CNNs on MNIST and write the Keras model, metrics and plots.
 
 Reads top to bottom: data, augmentation, model, training, one final test evaluation.
-Knobs come from the environment so tests can run a tiny training: EPOCHS, MEMBERS, SUBSET, OUT_DIR.
+Knobs come from the environment so tests can run a tiny training: EPOCHS, MEMBERS, SUBSET, OUT_DIR; CORRECTIONS
+names a folder of people's corrections (python -m digits.corrections export DIR) to train on too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 from datasets import mnist, redraws, reports_missing_data, unipen
-from digits import contract
+from digits import contract, corrections
 from train import plots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ class TrainConfig:
     subset: int = 0  # 0 = all 55k training images; small values make tests fast
     redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
     unipen: int = 0  # renders of real pen digits of the UNIPEN training sites ($UNIPEN_DIR), styles added
+    corrections: str = ""  # a folder exported by digits.corrections: people's "it's a 7", added to training only
     widths: tuple[int, int, int] = (32, 64, 128)  # filters at 28, 12 and 4 px: the digit's parts, then its shape
     validation_size: int = mnist.VALIDATION_SIZE
     batch_size: int = 128
@@ -55,11 +57,13 @@ class TrainConfig:
 
     @classmethod
     def from_env(cls) -> TrainConfig:
-        """The defaults; EPOCHS, MEMBERS, SUBSET, REDRAWS and UNIPEN from the environment (tests train tiny ones)."""
+        """The defaults; EPOCHS, MEMBERS, SUBSET, REDRAWS, UNIPEN, CORRECTIONS from the environment."""
         knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS", "unipen": "UNIPEN"}
         settings = {name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ}
         if "WIDTHS" in os.environ:  # e.g. WIDTHS=32,96,192
             settings["widths"] = tuple(int(w) for w in os.environ["WIDTHS"].split(","))
+        if os.environ.get("CORRECTIONS"):
+            settings["corrections"] = os.environ["CORRECTIONS"]
         return cls(**settings)
 
 
@@ -190,6 +194,7 @@ def main() -> int:
     """Train, evaluate once on the test set, write model, metrics and plots."""
     started = time.time()
     samples = unipen.load("digits", unipen.TRAIN_SITES) if CONFIG.unipen else []  # fails early if missing
+    corrected = corrections.load_dataset(Path(CONFIG.corrections)) if CONFIG.corrections else None  # early too
     train_images, train_labels = mnist.load_split("train")
     test_images, test_labels = mnist.load_split("test")
     (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
@@ -205,6 +210,10 @@ def main() -> int:
         real, real_labels = unipen.training_digits(samples, CONFIG.unipen, CONFIG.seed)
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], real])
         y_train = np.concatenate([y_train, real_labels])
+    if corrected is not None:  # training only: validation and test stay MNIST, so choices still rest on them
+        print(f"adding {len(corrected[1])} corrections from {CONFIG.corrections}")
+        x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], corrected[0]])
+        y_train = np.concatenate([y_train, corrected[1]])
     train_ds = make_dataset(x_train, y_train, training=True)
     val_ds = make_dataset(x_val, y_val, training=False)
 
@@ -225,7 +234,11 @@ def main() -> int:
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     ensemble.save(OUT_DIR / "model.keras")
     report = {
-        "config": {**asdict(CONFIG), "redraws_used": count},
+        "config": {
+            **asdict(CONFIG),
+            "redraws_used": count,
+            "corrections_used": 0 if corrected is None else len(corrected[1]),
+        },
         "parameters": int(ensemble.count_params()),
         "parameters_per_member": int(members[0].count_params()),
         "training_seconds": round(training_seconds, 1),

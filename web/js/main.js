@@ -1,6 +1,7 @@
 // Digit reader: wires the page's modules together and starts it. No dependencies and no build step;
 // runs under the server's CSP (no inline script or style).
 import { API, changed } from './api.js';
+import { initCorrections } from './corrections.js';
 import { $ } from './dom.js';
 import { initInputs, loadSamples, readFile, startOver } from './inputs.js';
 import { TEXT } from './messages.js';
@@ -61,3 +62,4 @@ setMode(modeInputs.find((input) => input.checked)?.value || 'digit'); // browser
 setPhase('idle');
 loadSamples();
 loadModelCard();
+initCorrections();

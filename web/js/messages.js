@@ -17,6 +17,7 @@ const SERVER_MESSAGES = {
   invalid_multipart: RETRY,
   missing_image: RETRY,
   length_required: RETRY,
+  rate_limited: ['That’s a lot of corrections at once.', 'Please wait a minute before sending another.'],
   upload_timeout: ['The upload took too long.', 'Check your connection and try again.'],
   request_timeout: ['The server stopped waiting for the request.', 'Check your connection and try again.'],
   bad_request: RELOAD,

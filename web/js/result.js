@@ -1,5 +1,6 @@
 // The answer: the digit or number, its confidence, the ten probabilities, what the model saw and a box round
 // each digit; or what went wrong, in plain words.
+import { offerCorrections, withdrawCorrections } from './corrections.js';
 import { $, reducedMotion } from './dom.js';
 import { MESSAGES, limitText } from './messages.js';
 import { updateButtons } from './pad.js';
@@ -93,6 +94,7 @@ export function showResult(data) {
     modelInput.src = data.input;
     modelInput.hidden = false;
   }
+  offerCorrections([{ input: data.input, digit: data.digit }], data.model);
 }
 
 // A whole number: the text, each digit with its confidence and 28×28 input, and a box around each.
@@ -130,6 +132,7 @@ export function showReading(data, job) {
     }),
   );
   reading.hidden = false;
+  offerCorrections(digits, data.model); // each digit: its input and the model's digit
   if (job.kind === 'drawing') {
     drawBoxes(padBoxes, digits, data.image);
     readingFigure.hidden = true;
@@ -196,6 +199,7 @@ export function resetResult() {
   padBoxes.replaceChildren();
   readingBoxes.replaceChildren();
   result.classList.remove('has-answer');
+  withdrawCorrections();
   if (!state.strokes.length && !state.previewUrl) source.textContent = '';
 }
 
