@@ -138,7 +138,7 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
     clock = _Clock(models)
     with clock.decoding():
         image = preprocess.decode(data, limits)
-    ink = preprocess.ink_map(image)
+    ink = segment.without_rules(preprocess.ink_map(image))  # a form's baseline or box is not a digit
     pieces = segment.segment(ink, models)
     images, probabilities = _read_pieces(ink, pieces, models)
     reread = line_reread.reread(ink, pieces, probabilities.argmax(axis=1).tolist(), models)

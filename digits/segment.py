@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from digits import cuts, grouping, line_model, preprocess
@@ -18,6 +19,11 @@ MAY_TOUCH = 0.9  # a blob wider than this times the digit height may hold touchi
 ONE_DIGIT = 0.9  # a wide blob read this confidently as one digit by both models is not cut
 LINE_DOUBT = 4.0  # log-likelihood by which the line model must prefer its reading to overrule the pieces
 LINE_WEIGHT = 1.0  # the line model's log-likelihood of a way's digits, against the cut score
+LINE_ASPECT = 2.0  # an image this many times wider than tall is a line of writing: rules are looked for
+RULE_SPAN = 0.7  # a straight horizontal run over this share of such a line's width is a printed rule
+RULE_INK = 0.3  # of the strongest ink: a printed rule is often fainter than the pen
+RULE_SLOPE = 0.03  # of the height: how far a rule may drift over its length and still be found
+SIDE_SPAN = 0.6  # a vertical run over this share of the height that meets a rule is a box's side
 MAX_MARKS = 100  # separate marks a number may have (a few per digit); each costs a mask of the whole ink map
 
 
@@ -27,6 +33,29 @@ class Piece:
 
     mask: np.ndarray
     read: np.ndarray | None
+
+
+def without_rules(ink: np.ndarray) -> np.ndarray:
+    """The ink map with printed rules erased: a baseline under a written line, a box around it.
+
+    Only in a line of writing (much wider than tall), where no digit's stroke runs straight across most
+    of the width; a box's sides are the vertical runs that meet such a rule.
+    """
+    height, width = ink.shape
+    if width < LINE_ASPECT * height:
+        return ink
+    binary = (ink > RULE_INK * float(ink.max())).astype(np.uint8)
+    slope = np.ones((max(1, round(RULE_SLOPE * height)), 1), np.uint8)  # a rule scanned a little askew
+    horizontal = cv2.morphologyEx(
+        cv2.dilate(binary, slope), cv2.MORPH_OPEN, np.ones((1, round(RULE_SPAN * width)), np.uint8)
+    )
+    if not horizontal.any():
+        return ink
+    vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((round(SIDE_SPAN * height), 1), np.uint8))
+    _, sides = cv2.connectedComponents(vertical)
+    meeting = np.unique(sides[(sides > 0) & (cv2.dilate(horizontal, np.ones((5, 5), np.uint8)) > 0)])
+    rules = cv2.dilate((horizontal & binary) | np.isin(sides, meeting).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.where(rules > 0, np.float32(0), ink)
 
 
 def segment(ink: np.ndarray, models: Models) -> list[Piece]:

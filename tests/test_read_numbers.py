@@ -158,3 +158,35 @@ def test_number_evaluation_at_small_size(mnist_test) -> None:
     assert sum(r["exact"] for r in touching) / sum(r["numbers"] for r in touching) >= 0.5
     single = numbers.single_digits(images, labels, 50, models)
     assert single["read_accuracy"] >= single["predict_accuracy"] - 0.02
+
+
+def test_a_forms_baseline_and_box_are_not_read_as_digits(client, mnist_test) -> None:
+    """The same number written over a printed baseline, and inside a box: the rules are erased, the digits read."""
+    data, _ = row_of_digits(mnist_test, "2026")
+    plain = np.asarray(Image.open(io.BytesIO(data)))
+    height, width = plain.shape
+    for frame in ("baseline", "box"):
+        form = Image.fromarray(plain.copy())
+        draw = ImageDraw.Draw(form)
+        if frame == "baseline":
+            draw.line([(0, height - 12), (width, height - 14)], fill=90, width=3)
+        else:
+            draw.rectangle([4, 4, width - 5, height - 5], outline=90, width=3)
+        body = client.simulate_post("/api/v1/read", body=png_bytes(form), headers={"Content-Type": "image/png"}).json
+        assert body["text"] == "2026", (frame, body.get("text"))
+
+
+def test_rules_are_looked_for_only_in_a_line_of_writing() -> None:
+    """A digit's own straight strokes survive: a tight crop of a 7's bar, a tall 1 on a square canvas."""
+    seven = np.zeros((100, 80), np.float32)
+    seven[5:12, :] = 1.0  # the bar spans the whole width
+    seven[12:95, 60:67] = 1.0
+    one = np.zeros((280, 280), np.float32)
+    one[20:260, 137:145] = 1.0
+    for ink in (seven, one):
+        assert np.array_equal(segment.without_rules(ink), ink)
+    line = np.zeros((100, 400), np.float32)
+    line[80:83, 5:395] = 0.6  # a printed baseline under the writing
+    line[20:78, 50:56] = 1.0  # a 1 above it
+    cleaned = segment.without_rules(line)
+    assert cleaned[80:83].max() == 0 and np.array_equal(cleaned[20:77, 50:56], line[20:77, 50:56])
