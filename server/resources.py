@@ -22,12 +22,16 @@ def data_url(image28: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(preprocess.to_png(image28)).decode("ascii")
 
 
-class Predict:
-    """POST /api/v1/predict: one digit from one image."""
+class _Reading:
+    """A resource that reads images with the models, under the configured limits."""
 
     def __init__(self, models: Models, config: Config) -> None:
         self.models = models
         self.config = config
+
+
+class Predict(_Reading):
+    """POST /api/v1/predict: one digit from one image."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = uploads.read_image(req, self.config.limits, self.config.upload_seconds)
@@ -35,12 +39,8 @@ class Predict:
         resp.media = _digit_answer(reading) | {"input": data_url(reading.image28), "model": reading.model}
 
 
-class PredictBatch:
+class PredictBatch(_Reading):
     """POST /api/v1/predict/batch: the digit in each of up to uploads.MAX_BATCH_IMAGES images, in order."""
-
-    def __init__(self, models: Models, config: Config) -> None:
-        self.models = models
-        self.config = config
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         images = uploads.read_images(req, self.config.limits, self.config.upload_seconds)
@@ -80,12 +80,8 @@ def _time_limit(seconds: float, what: str, advice: str) -> Iterator[None]:
         raise errors.ApiError("too_complex", message, limit_seconds=seconds) from None
 
 
-class Read:
+class Read(_Reading):
     """POST /api/v1/read: every digit of a number, left to right."""
-
-    def __init__(self, models: Models, config: Config) -> None:
-        self.models = models
-        self.config = config
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = uploads.read_image(req, self.config.limits, self.config.upload_seconds)
