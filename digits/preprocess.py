@@ -30,7 +30,7 @@ ORIGINAL_SIZE = "digits.original_size"  # decode()'s note of the file's upright 
 # so that one decode stays within DECODE_BUDGET_BYTES on top of a worker's ~110 MB (the bound: 350 MB).
 DECODER_BYTES_PER_PIXEL = {"WEBP": 16, ("TIFF", "LAB"): 9}
 DECODE_BUDGET_BYTES = 200 * 1024 * 1024
-REDUCE_STRIP = 64  # output rows reduced at a time, to bound memory on big images
+REDUCE_STRIP = 32  # output rows reduced at a time, to bound memory on big images (a strip of a 40 MP float is ~17 MB)
 DIGIT_BOX = 20  # MNIST fits the digit's longer side into 20 px ...
 CANVAS = contract.IMAGE_SIZE  # ... and centres its mass in 28x28
 MNIST_STROKE_PX = 2.6  # typical MNIST stroke width at that scale

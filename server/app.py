@@ -8,7 +8,6 @@ from pathlib import Path
 
 import falcon
 
-from digits import corrections
 from digits.models import Models
 from digits.preprocess import PreprocessError
 from server import errors, metrics, middleware, resources, uploads
@@ -24,7 +23,12 @@ def create_app(config: Config) -> falcon.App:
     models = Models.load(config.model_path, config.line_model_path)
     metrics.serving(models.classifier.version, models.line_model.version)
     settings = {name: str(value) for name, value in dataclasses.asdict(config).items()}
-    settings["corrections_db"] = corrections.without_password(config.corrections_db)  # logs keep no secret
+    store = None
+    if config.corrections_db:  # SQLAlchemy is loaded only when corrections are kept
+        from digits import correction_store
+
+        settings["corrections_db"] = correction_store.without_password(config.corrections_db)  # no secret logged
+        store = correction_store.Store(config.corrections_db)  # migrated here
     log.info(
         "serving",
         extra={"classifier": models.classifier.version, "line_model": models.line_model.version}
@@ -39,7 +43,6 @@ def create_app(config: Config) -> falcon.App:
     app.add_route("/api/v1/predict", resources.Predict(models, config))
     app.add_route("/api/v1/predict/batch", resources.PredictBatch(models, config))
     app.add_route("/api/v1/read", resources.Read(models, config))
-    store = corrections.Store(config.corrections_db) if config.corrections_db else None  # migrated here
     app.add_route("/api/v1/corrections", Corrections(store, RateLimiter(), config.upload_seconds))
     app.add_route("/api/v1/model", resources.JsonDocument(config.model_card_path))
     app.add_route("/openapi.json", resources.JsonDocument(OPENAPI))

@@ -9,10 +9,14 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import falcon
 
 from digits import corrections
+
+if TYPE_CHECKING:  # only for an annotation: SQLAlchemy is loaded when corrections are kept
+    from digits import correction_store
 from server import uploads
 from server.errors import ApiError
 
@@ -49,7 +53,7 @@ class RateLimiter:
 class Corrections:
     """POST /api/v1/corrections: one correction, as JSON {image, label, predicted, model}; 201 when kept."""
 
-    def __init__(self, store: corrections.Store | None, limiter: RateLimiter, upload_seconds: float) -> None:
+    def __init__(self, store: correction_store.Store | None, limiter: RateLimiter, upload_seconds: float) -> None:
         self.store = store
         self.limiter = limiter
         self.upload_seconds = upload_seconds

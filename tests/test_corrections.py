@@ -30,7 +30,7 @@ from PIL import Image, PngImagePlugin
 from requests.adapters import HTTPAdapter
 
 from bench import servers
-from digits import corrections, preprocess
+from digits import correction_store, corrections, preprocess
 from server.app import create_app
 from server.config import Config
 from server.corrections import RateLimiter
@@ -93,7 +93,7 @@ def new_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
         return f"sqlite:///{tmp_path / 'corrections.db'}"
     base = request.getfixturevalue("postgres")
     name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = corrections.engine_for(f"{base}/postgres").execution_options(isolation_level="AUTOCOMMIT")
+    engine = correction_store.engine_for(f"{base}/postgres").execution_options(isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:  # CREATE DATABASE runs outside a transaction
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
@@ -108,10 +108,10 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def rows(url: str) -> list[dict]:
     """Every stored correction, as the database holds it."""
-    engine = corrections.engine_for(url)
+    engine = correction_store.engine_for(url)
     try:
         with engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(sa.select(corrections.corrections))]
+            return [dict(row._mapping) for row in connection.execute(sa.select(correction_store.corrections))]
     finally:
         engine.dispose()
 
@@ -169,7 +169,7 @@ def test_a_correction_keeps_only_what_the_sentence_says(database: str) -> None:
     assert before.timestamp() - 1 <= created.timestamp() <= time.time() + 1
     assert [r["image"] for r in kept[1:]] == [png_of(d["input"]) for d in number["digits"]]
     assert {r["model"] for r in kept[1:]} == {number["model"]}
-    engine = corrections.engine_for(database)
+    engine = correction_store.engine_for(database)
     assert set(sa.inspect(engine).get_table_names()) == {"corrections", "schema_version"}, "nothing else is kept"
     engine.dispose()
     if database.startswith("sqlite"):  # the sender's address is nowhere in the file
@@ -278,21 +278,21 @@ def test_the_rate_limiter_refills_and_forgets_the_least_recent_clients() -> None
 
 
 def test_the_schema_is_created_and_upgraded_once(database: str) -> None:
-    engine = corrections.engine_for(database)
+    engine = correction_store.engine_for(database)
     try:
         # A database from before the first migration: only the version table, at 0.
         with engine.begin() as connection:
-            corrections.schema_version.create(connection)
-            connection.execute(corrections.schema_version.insert().values(version=0))
-        assert corrections.migrate(engine) == corrections.SCHEMA_VERSION == 1
-        assert corrections.migrate(engine) == 1, "a second start changes nothing"
+            correction_store.schema_version.create(connection)
+            connection.execute(correction_store.schema_version.insert().values(version=0))
+        assert correction_store.migrate(engine) == correction_store.SCHEMA_VERSION == 1
+        assert correction_store.migrate(engine) == 1, "a second start changes nothing"
         with engine.connect() as connection:
-            assert connection.execute(sa.select(corrections.schema_version.c.version)).scalars().all() == [1]
+            assert connection.execute(sa.select(correction_store.schema_version.c.version)).scalars().all() == [1]
         assert "corrections" in sa.inspect(engine).get_table_names()
         with engine.begin() as connection:
-            connection.execute(corrections.schema_version.update().values(version=99))
+            connection.execute(correction_store.schema_version.update().values(version=99))
         with pytest.raises(RuntimeError, match="newer"):
-            corrections.migrate(engine)
+            correction_store.migrate(engine)
     finally:
         engine.dispose()
 
@@ -350,7 +350,7 @@ def export(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_export_writes_what_training_reads(database: str, tmp_path: Path) -> None:
     """`python -m digits.corrections export DIR` -> DIR/corrections.npz -> the images and labels training adds."""
-    store = corrections.Store(database)
+    store = correction_store.Store(database)
     pixels = [np.roll(GREY28, k, axis=1) for k in range(3)]
     for k, image in enumerate(pixels):
         store.add(
@@ -377,7 +377,7 @@ def test_export_needs_corrections_db(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_training_adds_the_exported_corrections(mnist_dir: Path, tmp_path: Path) -> None:
     """A tiny `make train CORRECTIONS=DIR` run (train.classifier with CORRECTIONS set) trains on them too."""
-    store = corrections.Store(f"sqlite:///{tmp_path / 'c.db'}")
+    store = correction_store.Store(f"sqlite:///{tmp_path / 'c.db'}")
     for label in range(10):
         image = preprocess.to_png(np.roll(GREY28, label, axis=0) / 255.0)
         store.add(corrections.Correction(image, label=label, predicted=(label + 1) % 10, model="ab12cd34ef56"))
@@ -486,3 +486,12 @@ def test_the_page_offers_no_correction_when_the_server_keeps_none(browser, gunic
         app.assert_clean_console()
     finally:
         app.close()
+
+
+def test_a_server_that_keeps_no_corrections_loads_no_database_library() -> None:
+    """SQLAlchemy weighs some 25 MB a worker: it is imported only when CORRECTIONS_DB is set."""
+    code = "import sys; from server.app import create_app; from server.config import Config; create_app(Config()); "
+    code += "print('sqlalchemy' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k != "CORRECTIONS_DB"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr
