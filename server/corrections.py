@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 import falcon
 
 from digits import corrections
+from server import uploads
+from server.errors import ApiError
+from server.resources import DATA_URL  # how /predict and /read give the model's input
 
 if TYPE_CHECKING:  # only for an annotation: SQLAlchemy is loaded when corrections are kept
     from digits import correction_store
-from server import uploads
-from server.errors import ApiError
 
-DATA_URL = "data:image/png;base64,"  # how /predict and /read give the model's input
 MAX_BODY_BYTES = 4096  # the JSON: a data URL of at most corrections.MAX_PNG_BYTES, a label, an answer, a version
 FIELDS = {"image", "label", "predicted", "model"}
 PER_MINUTE = 10  # corrections one client may send per minute and worker; a person corrects far fewer

@@ -16,10 +16,12 @@ from digits.models import Models
 from server import deadline, errors, uploads
 from server.config import Config
 
+DATA_URL = "data:image/png;base64,"
+
 
 def data_url(image28: np.ndarray) -> str:
     """The 28x28 model input as a PNG data URL."""
-    return "data:image/png;base64," + base64.b64encode(preprocess.to_png(image28)).decode("ascii")
+    return DATA_URL + base64.b64encode(preprocess.to_png(image28)).decode("ascii")
 
 
 class _Reading:
