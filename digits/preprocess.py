@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageChops, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
 from scipy import ndimage
 
 from digits import contract
@@ -167,17 +167,22 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
         image = image.convert("LA")  # premultiplied grey + alpha: Pillow converts it to nothing else
     image = _reduce(image)
     if image.mode in ("LA", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
-        image = _flatten_alpha(image.convert("RGBA"))
-    if image.mode not in ("L", "RGB"):
-        image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...
-    grey = image if image.mode == "L" else image.convert("L")
-    light = _border_median(np.asarray(grey)) >= 128
-    if image.mode == "RGB":
-        # Coloured ink is dark in at least one channel on white, bright in one on black.
-        r, g, b = image.split()
-        pick = ImageChops.darker if light else ImageChops.lighter
-        grey = pick(pick(r, g), b)
-    return np.asarray(grey, dtype=np.float32) / 255.0, light
+        red, green, blue = _flatten_alpha(image if image.mode == "RGBA" else image.convert("RGBA"))
+    elif image.mode in ("L", "1"):
+        grey = np.asarray(image.convert("L") if image.mode == "1" else image)
+        return grey.astype(np.float32) / np.float32(255), _border_median(grey) >= 128
+    else:
+        red, green, blue = cv2.split(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))  # CMYK, P, ...
+    borders = [np.concatenate([c[0], c[-1], c[:, 0], c[:, -1]]) for c in (red, green, blue)]
+    light = _border_median(_luma(*borders)[None]) >= 128
+    # Coloured ink is dark in at least one channel on white, bright in one on black.
+    pick = cv2.min if light else cv2.max
+    return pick(pick(red, green), blue).astype(np.float32) / np.float32(255), light
+
+
+def _luma(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
+    """Pillow's grey of RGB ("L"), bit for bit: ITU-R 601 weights in 16-bit fixed point."""
+    return (red.astype(np.int32) * 19595 + green.astype(np.int32) * 38470 + blue.astype(np.int32) * 7471 + 0x8000) >> 16
 
 
 def _reduce(image: Image.Image) -> Image.Image:
@@ -197,17 +202,18 @@ def _reduce(image: Image.Image) -> Image.Image:
     return out
 
 
-def _flatten_alpha(rgba: Image.Image) -> Image.Image:
-    """Flatten onto a background the ink contrasts with: a canvas export is dark ink on transparency."""
-    alpha = rgba.getchannel("A")
-    if alpha.getextrema()[0] == 255:
-        return rgba.convert("RGB")
-    weights = np.asarray(alpha, dtype=np.float32)
-    levels = np.asarray(rgba.convert("L"), dtype=np.float32)
-    total = weights.sum()
-    ink_level = float((levels * weights).sum() / total) if total else 0.0
+def _flatten_alpha(rgba: Image.Image) -> list[np.ndarray]:
+    """RGB channels flattened onto a background the ink contrasts with: a canvas export is dark ink on transparency."""
+    pixels = np.asarray(rgba)
+    alpha = pixels[..., 3]
+    if alpha.min() == 255:
+        return cv2.split(pixels)[:3]
+    weights = alpha.astype(np.float32).ravel()
+    levels = np.asarray(rgba.convert("L"), dtype=np.float32).ravel()
+    total = float(weights.sum())
+    ink_level = float(np.dot(levels, weights)) / total if total else 0.0
     background = (255, 255, 255, 255) if ink_level < 128 else (0, 0, 0, 255)
-    return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
+    return cv2.split(np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba)))[:3]
 
 
 def _border_median(grey: np.ndarray) -> float:
@@ -278,11 +284,12 @@ def _background(ink: np.ndarray) -> np.ndarray | np.float32:
     return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BILINEAR))
 
 
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of values in [0,1]."""
+def _otsu(values: np.ndarray, zeros: int = 0) -> float:
+    """Otsu's threshold of values in [0,1], as if `zeros` more values of 0 were among them."""
     bins = 128
     # np.histogram's bins over [0, 1], counted with bincount: several times faster on a whole image.
     hist = np.bincount(np.clip((values * bins).astype(np.intp), 0, bins - 1).ravel(), minlength=bins)
+    hist[0] += zeros
     centres = (np.arange(bins) + 0.5) / bins
     weight_low = np.cumsum(hist)
     weight_high = weight_low[-1] - weight_low
@@ -295,21 +302,47 @@ def _otsu(values: np.ndarray) -> float:
 
 def ink_components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label image of the thresholded ink and the labels that are not specks; NoDigit if the image is blank."""
-    smooth = _mean3x3(ink)  # pixel noise averages out, strokes do not
+    labels, kept, _ = _components(ink)
+    return labels, kept
+
+
+def digit_mask(ink: np.ndarray) -> np.ndarray:
+    """Boolean mask of the ink that forms the digit: thresholded, specks dropped; NoDigit if none."""
+    return _components(ink)[2]
+
+
+def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ink_components' labels and kept labels, and the mask of the kept ones."""
+    rows, cols = _ink_window(ink)
+    window = ink[rows, cols]
+    smooth = _mean3x3(window)  # pixel noise averages out, strokes do not
     peak = float(smooth.max())
     if peak < MIN_CONTRAST:
         raise NoDigit("no digit found: the image is blank")
-    threshold = float(np.clip(_otsu(smooth), 0.25 * peak, 0.6 * peak))
+    threshold = float(np.clip(_otsu(smooth, ink.size - window.size), 0.25 * peak, 0.6 * peak))
     # OpenCV's 4-connected labels are scipy's ndimage.label, numbered alike (raster order), several times faster.
-    count, labels = cv2.connectedComponents((smooth > threshold).astype(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    count, found = cv2.connectedComponents((smooth > threshold).view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
     count -= 1  # OpenCV counts the background
-    ink_per_label = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count + 1)[1:]
-    kept = np.flatnonzero(ink_per_label >= SPECK_FRACTION * ink_per_label.max()) + 1
-    top, bottom, left, right = bounding_box(select_labels(labels, kept))
-    extent = max(bottom - top, right - left)
-    if extent < MIN_DIGIT_FRACTION * max(ink.shape):
+    if count > 1:
+        ink_per_label = np.bincount(found.ravel(), weights=window.ravel(), minlength=count + 1)[1:]
+        kept = np.flatnonzero(ink_per_label >= SPECK_FRACTION * ink_per_label.max()) + 1
+    else:
+        kept = np.arange(1, count + 1)
+    labels, mask = np.zeros(ink.shape, np.int32), np.zeros(ink.shape, bool)
+    labels[rows, cols] = found
+    mask[rows, cols] = select_labels(found, kept)
+    top, bottom, left, right = bounding_box(mask[rows, cols])
+    if max(bottom - top, right - left) < MIN_DIGIT_FRACTION * max(ink.shape):
         raise NoDigit("no digit found: only specks stand out from the background")
-    return labels, kept
+    return labels, kept, mask
+
+
+def _ink_window(ink: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns around every non-zero pixel, 2 px more: outside them the ink and its 3x3 mean are 0."""
+    left, top, width, height = cv2.boundingRect((ink > 0).view(np.uint8))
+    if not width:
+        raise NoDigit("no digit found: the image is blank")
+    return slice(max(top - 2, 0), top + height + 2), slice(max(left - 2, 0), left + width + 2)
 
 
 def _mean3x3(pixels: np.ndarray) -> np.ndarray:
@@ -325,11 +358,6 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     if not rows.size:
         raise NoDigit("no digit found: nothing is left of the ink")
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def digit_mask(ink: np.ndarray) -> np.ndarray:
-    """Boolean mask of the ink that forms the digit: thresholded, specks dropped; NoDigit if none."""
-    return select_labels(*ink_components(ink))
 
 
 def select_labels(labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
