@@ -354,10 +354,10 @@ def _mean3x3(pixels: np.ndarray) -> np.ndarray:
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """top, bottom, left, right (bottom and right exclusive) of the mask's True pixels; NoDigit if none."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not rows.size:
+    left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
+    if not width:
         raise NoDigit("no digit found: nothing is left of the ink")
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return top, top + height, left, left + width
 
 
 def select_labels(labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -372,7 +372,8 @@ def select_labels(labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
 
 def _stroke_width(strokes: np.ndarray) -> float:
     """Mean stroke width in pixels: twice the distance from a stroke's centre line to its edge."""
-    distance = ndimage.distance_transform_edt(_pad(strokes, 1))
+    # OpenCV's exact distances, rounded: its float32 values vary ~1e-6 from run to run.
+    distance = np.round(cv2.distanceTransform(_pad(strokes, 1).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE), 4)
     around = cv2.dilate(distance, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REFLECT)  # scipy's maximum_filter
     ridge = distance[(distance >= around) & (distance > 0)]
     return float(2 * ridge.mean() - 1) if ridge.size else 1.0
@@ -388,14 +389,15 @@ def _resize(pixels: np.ndarray, scale: float) -> np.ndarray:
 
 def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """MNIST-style 28x28 float image of the masked digit: crop, even out stroke width, fit, centre."""
-    top, bottom, left, right = bounding_box(mask)
-    return _fit_and_centre(_even_strokes(ink, mask, STAGE_BOX / max(bottom - top, right - left)))
+    box = bounding_box(mask)
+    top, bottom, left, right = box
+    return _fit_and_centre(_even_strokes(ink, mask, box, STAGE_BOX / max(bottom - top, right - left)))
 
 
 def normalize_line(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The masked ink as a line for the number reader: float [28, W], ink 20 px high, W a multiple of LINE_STRIDE."""
-    top, bottom, _, _ = bounding_box(mask)
-    line = _even_strokes(ink, mask, STAGE_BOX / (bottom - top))
+    box = bounding_box(mask)
+    line = _even_strokes(ink, mask, box, STAGE_BOX / (box[1] - box[0]))
     rows, cols = np.nonzero(line > 0.05)
     if not rows.size:
         raise NoDigit("no digit found: the image is blank")
@@ -408,9 +410,9 @@ def normalize_line(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _even_strokes(ink: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
-    """The masked ink cropped and scaled by `scale`, its strokes evened out to MNIST's width at 3x."""
-    top, bottom, left, right = bounding_box(mask)
+def _even_strokes(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    """The masked ink in its bounding box, scaled by `scale`, its strokes evened out to MNIST's width at 3x."""
+    top, bottom, left, right = box
     top, left = max(top - 2, 0), max(left - 2, 0)
     strokes = mask[top : bottom + 2, left : right + 2]
     region = _dilate(strokes, CROSS, iterations=2)  # keep anti-aliased edges, not specks
@@ -480,7 +482,9 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     digit = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     small = _resize(digit, DIGIT_BOX / max(digit.shape))
     small = np.clip(small, 0.0, 1.0)
-    cy, cx = ndimage.center_of_mass(small)
+    mass = float(small.sum(dtype=np.float64))  # the centre of mass, as scipy's center_of_mass finds it
+    cy = float(small.sum(axis=1, dtype=np.float64) @ np.arange(small.shape[0])) / mass
+    cx = float(small.sum(axis=0, dtype=np.float64) @ np.arange(small.shape[1])) / mass
     h, w = small.shape
     top = int(np.clip(round(CANVAS / 2 - cy - 0.5), 0, CANVAS - h))
     left = int(np.clip(round(CANVAS / 2 - cx - 0.5), 0, CANVAS - w))
