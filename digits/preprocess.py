@@ -354,7 +354,7 @@ def _mean3x3(pixels: np.ndarray) -> np.ndarray:
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """top, bottom, left, right (bottom and right exclusive) of the mask's True pixels; NoDigit if none."""
-    left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
+    left, top, width, height = cv2.boundingRect((mask if mask.dtype == bool else mask != 0).view(np.uint8))
     if not width:
         raise NoDigit("no digit found: nothing is left of the ink")
     return top, top + height, left, left + width

@@ -216,6 +216,38 @@ def test_disk_filter_is_scipys_grey_erosion_and_dilation(radius: int) -> None:
     assert np.array_equal(preprocess._dilate(mask, preprocess.CROSS, iterations=2), twice)
 
 
+@pytest.mark.parametrize("medium", ["canvas", "photo", "scanned"])
+def test_components_in_the_ink_window_are_the_whole_images(medium: str, mnist_test) -> None:
+    """Labels found in the window around the ink are those of the whole image, threshold and numbering alike."""
+    import cv2
+    from scipy import ndimage
+
+    from datasets import renders
+
+    images, _ = mnist_test
+    rng = np.random.default_rng(11)
+    make = {"canvas": renders.canvas, "photo": renders.photo, "scanned": renders.scanned}[medium]
+    for digit28 in images[:12]:
+        ink = preprocess.ink_map(preprocess.decode(make(rng, digit28)))
+        labels, kept = preprocess.ink_components(ink)
+        smooth = ndimage.uniform_filter(ink, size=3, mode="reflect")  # the whole image, the reference way
+        threshold = np.clip(preprocess._otsu(smooth), 0.25 * smooth.max(), 0.6 * smooth.max())
+        reference, count = ndimage.label(smooth > threshold)
+        assert np.array_equal(labels, reference)
+        ink_per_label = ndimage.sum(ink, reference, np.arange(1, count + 1))
+        not_specks = ink_per_label >= preprocess.SPECK_FRACTION * ink_per_label.max()
+        assert np.array_equal(kept, np.flatnonzero(not_specks) + 1)
+        mask = preprocess.digit_mask(ink)
+        assert np.array_equal(mask, np.isin(reference, kept))
+        assert preprocess.bounding_box(mask) == tuple(
+            int(f(np.flatnonzero(mask.any(axis=a)))) + e for a in (1, 0) for f, e in ((min, 0), (max, 1))
+        )
+        strokes = ndimage.binary_dilation(mask)
+        exact = ndimage.distance_transform_edt(strokes)
+        fast = cv2.distanceTransform(strokes.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        assert np.abs(exact - fast).max() < 1e-4
+
+
 @pytest.mark.parametrize(
     "make",
     [
