@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageFile, ImageOps, ImageSequence, UnidentifiedImageError
 from scipy import ndimage
 
 from digits import contract
@@ -167,22 +167,17 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
         image = image.convert("LA")  # premultiplied grey + alpha: Pillow converts it to nothing else
     image = _reduce(image)
     if image.mode in ("LA", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
-        red, green, blue = _flatten_alpha(image if image.mode == "RGBA" else image.convert("RGBA"))
-    elif image.mode in ("L", "1"):
-        grey = np.asarray(image.convert("L") if image.mode == "1" else image)
-        return grey.astype(np.float32) / np.float32(255), _border_median(grey) >= 128
-    else:
-        red, green, blue = cv2.split(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))  # CMYK, P, ...
-    borders = [np.concatenate([c[0], c[-1], c[:, 0], c[:, -1]]) for c in (red, green, blue)]
-    light = _border_median(_luma(*borders)[None]) >= 128
-    # Coloured ink is dark in at least one channel on white, bright in one on black.
-    pick = cv2.min if light else cv2.max
-    return pick(pick(red, green), blue).astype(np.float32) / np.float32(255), light
-
-
-def _luma(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
-    """Pillow's grey of RGB ("L"), bit for bit: ITU-R 601 weights in 16-bit fixed point."""
-    return (red.astype(np.int32) * 19595 + green.astype(np.int32) * 38470 + blue.astype(np.int32) * 7471 + 0x8000) >> 16
+        image = _flatten_alpha(image.convert("RGBA"))
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...
+    grey = image if image.mode == "L" else image.convert("L")
+    light = _border_median(np.asarray(grey)) >= 128
+    if image.mode == "RGB":
+        # Coloured ink is dark in at least one channel on white, bright in one on black.
+        r, g, b = image.split()
+        pick = ImageChops.darker if light else ImageChops.lighter
+        grey = pick(pick(r, g), b)
+    return np.asarray(grey, dtype=np.float32) / 255.0, light
 
 
 def _reduce(image: Image.Image) -> Image.Image:
@@ -202,18 +197,17 @@ def _reduce(image: Image.Image) -> Image.Image:
     return out
 
 
-def _flatten_alpha(rgba: Image.Image) -> list[np.ndarray]:
-    """RGB channels flattened onto a background the ink contrasts with: a canvas export is dark ink on transparency."""
-    pixels = np.asarray(rgba)
-    alpha = pixels[..., 3]
-    if alpha.min() == 255:
-        return cv2.split(pixels)[:3]
-    weights = alpha.astype(np.float32).ravel()
-    levels = np.asarray(rgba.convert("L"), dtype=np.float32).ravel()
-    total = float(weights.sum())
-    ink_level = float(np.dot(levels, weights)) / total if total else 0.0
+def _flatten_alpha(rgba: Image.Image) -> Image.Image:
+    """Flatten onto a background the ink contrasts with: a canvas export is dark ink on transparency."""
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return rgba.convert("RGB")
+    weights = np.asarray(alpha, dtype=np.float32)
+    levels = np.asarray(rgba.convert("L"), dtype=np.float32)
+    total = weights.sum()
+    ink_level = float((levels * weights).sum() / total) if total else 0.0
     background = (255, 255, 255, 255) if ink_level < 128 else (0, 0, 0, 255)
-    return cv2.split(np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba)))[:3]
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
 
 
 def _border_median(grey: np.ndarray) -> float:
@@ -339,10 +333,11 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _ink_window(ink: np.ndarray) -> tuple[slice, slice]:
     """Rows and columns around every non-zero pixel, 2 px more: outside them the ink and its 3x3 mean are 0."""
-    left, top, width, height = cv2.boundingRect((ink > 0).view(np.uint8))
-    if not width:
+    inked = ink > 0
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    if not rows.size:
         raise NoDigit("no digit found: the image is blank")
-    return slice(max(top - 2, 0), top + height + 2), slice(max(left - 2, 0), left + width + 2)
+    return slice(max(int(rows[0]) - 2, 0), int(rows[-1]) + 3), slice(max(int(cols[0]) - 2, 0), int(cols[-1]) + 3)
 
 
 def _mean3x3(pixels: np.ndarray) -> np.ndarray:
@@ -354,10 +349,10 @@ def _mean3x3(pixels: np.ndarray) -> np.ndarray:
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """top, bottom, left, right (bottom and right exclusive) of the mask's True pixels; NoDigit if none."""
-    left, top, width, height = cv2.boundingRect((mask if mask.dtype == bool else mask != 0).view(np.uint8))
-    if not width:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
         raise NoDigit("no digit found: nothing is left of the ink")
-    return top, top + height, left, left + width
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def select_labels(labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -372,8 +367,7 @@ def select_labels(labels: np.ndarray, kept: np.ndarray) -> np.ndarray:
 
 def _stroke_width(strokes: np.ndarray) -> float:
     """Mean stroke width in pixels: twice the distance from a stroke's centre line to its edge."""
-    # OpenCV's exact distances, rounded: its float32 values vary ~1e-6 from run to run.
-    distance = np.round(cv2.distanceTransform(_pad(strokes, 1).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE), 4)
+    distance = ndimage.distance_transform_edt(_pad(strokes, 1))
     around = cv2.dilate(distance, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REFLECT)  # scipy's maximum_filter
     ridge = distance[(distance >= around) & (distance > 0)]
     return float(2 * ridge.mean() - 1) if ridge.size else 1.0
