@@ -334,10 +334,10 @@ def _components(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _ink_window(ink: np.ndarray) -> tuple[slice, slice]:
     """Rows and columns around every non-zero pixel, 2 px more: outside them the ink and its 3x3 mean are 0."""
     inked = ink > 0
-    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
-    if not rows.size:
+    if not inked.any():
         raise NoDigit("no digit found: the image is blank")
-    return slice(max(int(rows[0]) - 2, 0), int(rows[-1]) + 3), slice(max(int(cols[0]) - 2, 0), int(cols[-1]) + 3)
+    top, bottom, left, right = bounding_box(inked)
+    return slice(max(top - 2, 0), bottom + 2), slice(max(left - 2, 0), right + 2)
 
 
 def _mean3x3(pixels: np.ndarray) -> np.ndarray:
