@@ -6,6 +6,8 @@ worker some 25 MB it need not carry otherwise.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from digits.corrections import DATASET, Correction, image28
 
 ADVISORY_LOCK = 30_2026  # PostgreSQL: replicas starting together migrate one at a time
+SQLITE_WAIT_SECONDS = 30  # how long a SQLite writer waits for another's lock before failing
 
 metadata = sa.MetaData()
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
@@ -49,12 +52,12 @@ def engine_for(url: str) -> sa.Engine:
     """An engine for a sqlite:/// or postgresql:// URL, set up so concurrent writers wait instead of failing."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_WAIT_SECONDS})
 
         @sa.event.listens_for(engine, "connect")
         def _connect(dbapi_connection, record) -> None:
             dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            write_ahead_log(dbapi_connection)
 
         @sa.event.listens_for(engine, "begin")
         def _begin(connection: sa.Connection) -> None:
@@ -67,6 +70,21 @@ def engine_for(url: str) -> sa.Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, pinned in requirements.txt
         return sa.create_engine(parsed, pool_pre_ping=True)  # a restarted database costs no failed request
     raise ValueError(f"CORRECTIONS_DB must be a sqlite:/// or postgresql:// URL, not {parsed.drivername}://")
+
+
+def write_ahead_log(connection: sqlite3.Connection) -> None:
+    """Put a SQLite database in WAL mode (readers do not block the writer), waiting out another process doing so."""
+    # Two processes opening a new database at once: one's switch to WAL can fail "database is locked" at
+    # once, without SQLite's busy timeout (measured: 3 of 300 simultaneous opens), so wait here instead.
+    waited_until = time.monotonic() + SQLITE_WAIT_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > waited_until:
+                raise
+            time.sleep(0.01)
 
 
 def migrate(engine: sa.Engine) -> int:
