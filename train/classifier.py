@@ -41,6 +41,7 @@ class TrainConfig:
     subset: int = 0  # 0 = all 55k training images; small values make tests fast
     redraws: int = 20000  # pen-redrawn training digits (datasets/redraws.py): users draw, MNIST was scanned
     unipen: int = 0  # renders of real pen digits of the UNIPEN training sites ($UNIPEN_DIR), styles added
+    unipen_weight: float = 1.0  # their weight in the loss: below 1 leaves MNIST the larger pull
     corrections: str = ""  # a folder exported by digits.corrections: people's "it's a 7", added to training only
     widths: tuple[int, int, int] = (32, 64, 128)  # filters at 28, 12 and 4 px: the digit's parts, then its shape
     validation_size: int = mnist.VALIDATION_SIZE
@@ -57,9 +58,11 @@ class TrainConfig:
 
     @classmethod
     def from_env(cls) -> TrainConfig:
-        """The defaults; EPOCHS, MEMBERS, SUBSET, REDRAWS, UNIPEN, CORRECTIONS from the environment."""
+        """The defaults, overridden by EPOCHS, MEMBERS, SUBSET, REDRAWS, UNIPEN(_WEIGHT), WIDTHS, CORRECTIONS."""
         knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS", "unipen": "UNIPEN"}
         settings = {name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ}
+        if "UNIPEN_WEIGHT" in os.environ:
+            settings["unipen_weight"] = float(os.environ["UNIPEN_WEIGHT"])
         if "WIDTHS" in os.environ:  # e.g. WIDTHS=32,96,192
             settings["widths"] = tuple(int(w) for w in os.environ["WIDTHS"].split(","))
         if os.environ.get("CORRECTIONS"):
@@ -107,14 +110,17 @@ def random_affine(images: tf.Tensor) -> tf.Tensor:
     )
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, training: bool) -> tf.data.Dataset:
+def make_dataset(
+    images: np.ndarray, labels: np.ndarray, training: bool, weights: np.ndarray | None = None
+) -> tf.data.Dataset:
     """Batched tf.data pipeline; augmentation runs here, never inside the exported model."""
-    ds = tf.data.Dataset.from_tensor_slices((contract.as_model_input(images), labels.astype(np.int32)))
+    weights = np.ones(len(labels), np.float32) if weights is None else weights.astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((contract.as_model_input(images), labels.astype(np.int32), weights))
     if training:
         ds = ds.shuffle(len(images), seed=CONFIG.seed, reshuffle_each_iteration=True)
     ds = ds.batch(CONFIG.batch_size)
     if training:
-        ds = ds.map(lambda x, y: (random_affine(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y, w: (random_affine(x), y, w), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -194,6 +200,7 @@ def main() -> int:
     """Train, evaluate once on the test set, write model, metrics and plots."""
     started = time.time()
     samples = unipen.load("digits", unipen.TRAIN_SITES) if CONFIG.unipen else []  # fails early if missing
+    weights = None  # every training image counts the same, unless the renders are weighted
     corrected = corrections.load_dataset(Path(CONFIG.corrections)) if CONFIG.corrections else None  # early too
     train_images, train_labels = mnist.load_split("train")
     test_images, test_labels = mnist.load_split("test")
@@ -208,13 +215,16 @@ def main() -> int:
     if CONFIG.unipen:
         print(f"rendering {CONFIG.unipen} real pen digits of the UNIPEN sites {', '.join(unipen.TRAIN_SITES)}")
         real, real_labels = unipen.training_digits(samples, CONFIG.unipen, CONFIG.seed)
+        weights = np.concatenate([np.ones(len(y_train)), np.full(len(real_labels), CONFIG.unipen_weight)])
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], real])
         y_train = np.concatenate([y_train, real_labels])
     if corrected is not None:  # training only: validation and test stay MNIST, so choices still rest on them
         print(f"adding {len(corrected[1])} corrections from {CONFIG.corrections}")
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], corrected[0]])
         y_train = np.concatenate([y_train, corrected[1]])
-    train_ds = make_dataset(x_train, y_train, training=True)
+        if weights is not None:
+            weights = np.concatenate([weights, np.ones(len(corrected[1]))])
+    train_ds = make_dataset(x_train, y_train, training=True, weights=weights)
     val_ds = make_dataset(x_val, y_val, training=False)
 
     members, histories = [], []
