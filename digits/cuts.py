@@ -35,16 +35,21 @@ NEIGHBOUR_PIECE = 0.25  # after a cut, pieces under this fraction of the largest
 
 def probabilities(ink: np.ndarray, masks: list[np.ndarray], classify: Classify) -> np.ndarray:
     """The classifier's probabilities for each mask as one digit (zeros where nothing is left)."""
-    images, valid = [], []
-    for k, mask in enumerate(masks):
+    images = []
+    for mask in masks:
         try:
             images.append(preprocess.normalize_digit(ink, mask))
-            valid.append(k)
         except preprocess.NoDigit:  # nothing left of the mask
-            continue
-    read = np.zeros((len(masks), 10))
-    if images:
-        read[valid] = classify(np.stack(images))
+            images.append(None)
+    return _classified(images, classify)
+
+
+def _classified(images: list[np.ndarray | None], classify: Classify) -> np.ndarray:
+    """All the images' probabilities in one call; zeros for None."""
+    valid = [k for k, image in enumerate(images) if image is not None]
+    read = np.zeros((len(images), 10))
+    if valid:
+        read[valid] = classify(np.stack([images[k] for k in valid]))
     return read
 
 
@@ -59,8 +64,13 @@ def main_part(mask: np.ndarray) -> np.ndarray:
 
 def between(mask: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """The mask's main part between two cut paths (a column per row; left inclusive, right exclusive)."""
-    column = np.arange(mask.shape[1])[None, :]
-    return main_part(mask & (column >= left[:, None]) & (column < right[:, None]))
+    start, stop = max(int(left.min()), 0), min(int(right.max()), mask.shape[1])  # only these columns can be in it
+    out = np.zeros_like(mask)
+    if stop <= start:
+        return out
+    column = np.arange(start, stop)[None, :]
+    out[:, start:stop] = main_part(mask[:, start:stop] & (column >= left[:, None]) & (column < right[:, None]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,8 @@ def candidates(ink: np.ndarray, group: Group, height: float, classify: Classify)
     spans.append((0, len(cuts) - 1))  # the whole blob, however wide
     masks = [between(mask, paths[i], paths[j]) for i, j in spans]
     aspects = np.array([aspect(m) for m in masks])
-    return Candidates(cuts, crossings, spans, masks, aspects, probabilities(ink, masks, classify))
+    read = _classified(preprocess.normalize_pieces(ink, mask, masks), classify)
+    return Candidates(cuts, crossings, spans, masks, aspects, read)
 
 
 def aspect(mask: np.ndarray) -> float:

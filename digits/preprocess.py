@@ -388,6 +388,33 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _fit_and_centre(_even_strokes(ink, mask, box, STAGE_BOX / max(bottom - top, right - left)))
 
 
+def normalize_pieces(ink: np.ndarray, blob: np.ndarray, pieces: list[np.ndarray]) -> list[np.ndarray | None]:
+    """28x28 images of pieces of one blob (None where nothing is left), its strokes evened once for them all."""
+    # One pen wrote the blob: its stroke width is measured and evened once, at the scale of the blob's
+    # height (a digit's), and each piece is cut from that; normalize_digit per piece costs ~8x more.
+    box = bounding_box(blob)
+    top, bottom, left, right = box
+    scale = STAGE_BOX / (bottom - top)
+    evened = _even_strokes(ink, blob, box, scale)
+    top, left = max(top - 2, 0), max(left - 2, 0)  # _even_strokes' window, resized to `size`, then padded
+    height, width = blob[top : bottom + 2, left : right + 2].shape
+    size = max(1, round(height * scale)), max(1, round(width * scale))
+    margin = (evened.shape[0] - size[0]) // 2
+    # The stage pixel each ink pixel falls in: a piece's region there is where any of its pixels fall.
+    row_at = margin + np.minimum(np.arange(height) * size[0] // height, size[0] - 1)
+    col_at = margin + np.minimum(np.arange(width) * size[1] // width, size[1] - 1)
+    images = []
+    for piece in pieces:
+        rows, cols = np.nonzero(piece[top : bottom + 2, left : right + 2])
+        region = np.zeros(evened.shape, dtype=bool)
+        region[row_at[rows], col_at[cols]] = True
+        try:
+            images.append(_fit_and_centre(np.where(_dilate(region, CROSS), evened, np.float32(0))))
+        except NoDigit:
+            images.append(None)
+    return images
+
+
 def normalize_line(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The masked ink as a line for the number reader: float [28, W], ink 20 px high, W a multiple of LINE_STRIDE."""
     box = bounding_box(mask)

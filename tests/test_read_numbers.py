@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from datasets import renders
-from digits import line_reread, pipeline, preprocess, segment
+from digits import cuts, line_reread, pipeline, preprocess, segment
 from digits.models import Models
 from evaluate import numbers, report
 from tests.conftest import png_bytes
@@ -75,6 +75,31 @@ def test_touching_digits_are_split(mnist_test) -> None:
     assert reading.text == "38"
     (x3, _, w3, _), (x8, _, w8, _) = (d.box for d in reading.digits)
     assert x3 < x8 < x3 + w3 + 40 and x8 + w8 > 380 and w3 < 300 and w8 < 300  # side by side, each one digit wide
+
+
+def test_pieces_normalised_once_per_blob_read_as_each_alone(mnist_test) -> None:
+    """The cut search's cheap 28x28s (strokes evened once per blob) read like normalize_digit's of each piece."""
+    ink = preprocess.ink_map(Image.open(io.BytesIO(row_of_digits(mnist_test, "4071358296", gap=20)[0])))
+    labels, kept = preprocess.ink_components(ink)
+    pieces = [labels == k for k in kept]
+    cheap = preprocess.normalize_pieces(ink, ink > 0, pieces)
+    alone = [preprocess.normalize_digit(ink, piece) for piece in pieces]
+    classifier = Models.load().classifier
+    assert (classifier.predict(np.stack(cheap)).argmax(1) == classifier.predict(np.stack(alone)).argmax(1)).all()
+    # Evened at the blob's scale (its height), not each piece's: the strokes differ a little, the shapes do not.
+    assert max(float(np.abs(c - a).mean()) for c, a in zip(cheap, alone, strict=True)) < 0.1
+    assert preprocess.normalize_pieces(ink, ink > 0, [np.zeros_like(ink, dtype=bool)]) == [None]
+
+
+def test_a_cut_piece_is_computed_in_its_columns_as_over_the_whole_blob() -> None:
+    rng = np.random.default_rng(5)
+    mask = rng.random((60, 200)) < 0.3
+    for _ in range(50):
+        left = np.clip(rng.integers(-5, 150) + rng.integers(-6, 7, size=60), -5, 199)
+        right = left + rng.integers(1, 60)
+        column = np.arange(200)[None, :]
+        whole = cuts.main_part(mask & (column >= left[:, None]) & (column < right[:, None]))
+        assert (cuts.between(mask, left, right) == whole).all()
 
 
 def test_touching_numbers_get_one_box_per_digit_left_to_right(mnist_test) -> None:
