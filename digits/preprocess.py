@@ -391,7 +391,7 @@ def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def normalize_pieces(ink: np.ndarray, blob: np.ndarray, pieces: list[np.ndarray]) -> list[np.ndarray | None]:
     """28x28 images of pieces of one blob (None where nothing is left), its strokes evened once for them all."""
     # One pen wrote the blob: its stroke width is measured and evened once, at the scale of the blob's
-    # height (a digit's), and each piece is cut from that; normalize_digit per piece costs ~8x more.
+    # height (a digit's), and each piece is cut from that: evening each piece took half of /read's time.
     box = bounding_box(blob)
     top, bottom, left, right = box
     scale = STAGE_BOX / (bottom - top)
