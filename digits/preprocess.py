@@ -336,8 +336,13 @@ def _ink_window(ink: np.ndarray) -> tuple[slice, slice]:
     inked = ink > 0
     if not inked.any():
         raise NoDigit("no digit found: the image is blank")
-    top, bottom, left, right = bounding_box(inked)
-    return slice(max(top - 2, 0), bottom + 2), slice(max(left - 2, 0), right + 2)
+    return _around(bounding_box(inked))
+
+
+def _around(box: tuple[int, int, int, int], margin: int = 2) -> tuple[slice, slice]:
+    """Rows and columns of a bounding box and `margin` px around it (cut short at the image's top and left)."""
+    top, bottom, left, right = box
+    return slice(max(top - margin, 0), bottom + margin), slice(max(left - margin, 0), right + margin)
 
 
 def _mean3x3(pixels: np.ndarray) -> np.ndarray:
@@ -373,12 +378,16 @@ def _stroke_width(strokes: np.ndarray) -> float:
     return float(2 * ridge.mean() - 1) if ridge.size else 1.0
 
 
+def _scaled_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The (height, width) _resize gives an array of `shape`."""
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+
+
 def _resize(pixels: np.ndarray, scale: float) -> np.ndarray:
     """Anti-aliased float resize (area average down, bilinear up)."""
-    height, width = pixels.shape
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    height, width = _scaled_shape(pixels.shape, scale)
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize(size, resample))
+    return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize((width, height), resample))
 
 
 def normalize_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -393,19 +402,18 @@ def normalize_pieces(ink: np.ndarray, blob: np.ndarray, pieces: list[np.ndarray]
     # One pen wrote the blob: its stroke width is measured and evened once, at the scale of the blob's
     # height (a digit's), and each piece is cut from that: evening each piece took half of /read's time.
     box = bounding_box(blob)
-    top, bottom, left, right = box
-    scale = STAGE_BOX / (bottom - top)
+    scale = STAGE_BOX / (box[1] - box[0])  # bottom - top
     evened = _even_strokes(ink, blob, box, scale)
-    top, left = max(top - 2, 0), max(left - 2, 0)  # _even_strokes' window, resized to `size`, then padded
-    height, width = blob[top : bottom + 2, left : right + 2].shape
-    size = max(1, round(height * scale)), max(1, round(width * scale))
+    window = _around(box)  # _even_strokes' window, resized to `size`, then padded by `margin`
+    height, width = blob[window].shape
+    size = _scaled_shape((height, width), scale)
     margin = (evened.shape[0] - size[0]) // 2
     # The stage pixel each ink pixel falls in: a piece's region there is where any of its pixels fall.
     row_at = margin + np.minimum(np.arange(height) * size[0] // height, size[0] - 1)
     col_at = margin + np.minimum(np.arange(width) * size[1] // width, size[1] - 1)
     images = []
     for piece in pieces:
-        rows, cols = np.nonzero(piece[top : bottom + 2, left : right + 2])
+        rows, cols = np.nonzero(piece[window])
         region = np.zeros(evened.shape, dtype=bool)
         region[row_at[rows], col_at[cols]] = True
         try:
@@ -433,11 +441,10 @@ def normalize_line(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _even_strokes(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
     """The masked ink in its bounding box, scaled by `scale`, its strokes evened out to MNIST's width at 3x."""
-    top, bottom, left, right = box
-    top, left = max(top - 2, 0), max(left - 2, 0)
-    strokes = mask[top : bottom + 2, left : right + 2]
+    window = _around(box)
+    strokes = mask[window]
     region = _dilate(strokes, CROSS, iterations=2)  # keep anti-aliased edges, not specks
-    digit = _resize(np.where(region, ink[top : bottom + 2, left : right + 2], 0.0), scale)
+    digit = _resize(np.where(region, ink[window], 0.0), scale)
     coverage = _resize(strokes, scale)
     strokes = coverage >= min(0.5, 0.5 * float(coverage.max()))  # a hairline covers under half a pixel
 
