@@ -42,10 +42,11 @@ train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override; CORRECT
 train-line-model: $(VENV)/.dev  ## the CTC line model behind /api/v1/read (LINE_MEMBERS, LINE_EPOCHS, LINES override)
 	$(PY) -m train.line_model
 
-export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/*.onnx (the classifier also as INT8) + their cards
+export: $(VENV)/.dev  ## build/model.keras, build/line_model.keras -> artifacts/*.onnx (each also as INT8, the one served) + their cards
 	$(PY) -m export.classifier
 	$(PY) -m export.quantize
 	$(PY) -m export.line_model
+	$(PY) -m export.quantize line-model
 
 evaluate: $(VENV)/.dev  ## accuracy on user-like renders of MNIST test digits, whole numbers, and real pen digits and numbers of held-out UNIPEN sites
 	$(PY) -m evaluate.realistic

@@ -7,7 +7,8 @@ confident readings, shapes no wider than that digit usually is in MNIST, few str
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -15,6 +16,7 @@ import numpy as np
 
 from digits import preprocess
 from digits.grouping import Group
+from digits.line_model import LineDigit
 
 Classify = Callable[[np.ndarray], np.ndarray]  # [N,28,28] float -> [N,10] probabilities
 
@@ -126,24 +128,20 @@ def cut_paths(mask: np.ndarray, starts: np.ndarray, band: int) -> np.ndarray:
     columns = starts[:, None] + offsets[None, :]
     outside = (columns < 0) | (columns >= cols)
     columns = np.clip(columns, 0, cols - 1)
-    bend = BEND_COST * np.abs(offsets)
-
-    def cost(row: int) -> np.ndarray:
-        return np.where(outside, np.inf, mask[row][columns] + bend)
-
-    total, moves = cost(0), np.zeros((rows, *columns.shape), dtype=np.int8)
-    pad = np.full((len(starts), 1), np.inf)
+    costs = np.where(outside, np.inf, mask[:, columns] + BEND_COST * np.abs(offsets))  # [rows, starts, offsets]
+    # totals[r, s, 1 + o]: the least cost of a path from the top to row r, column o; infinite borders.
+    totals = np.full((rows, len(starts), len(offsets) + 2), np.inf)
+    totals[0, :, 1:-1] = costs[0]
     for r in range(1, rows):  # each row's column may move one to either side of the row above's
-        options = np.stack([np.hstack([pad, total[:, :-1]]), total, np.hstack([total[:, 1:], pad])])
-        choice = options.argmin(axis=0)
-        moves[r] = choice - 1
-        total = cost(r) + np.take_along_axis(options, choice[None], axis=0)[0]
-    index = total.argmin(axis=1)
+        above = totals[r - 1]
+        reach = np.minimum(np.minimum(above[:, :-2], above[:, 1:-1]), above[:, 2:])
+        np.add(costs[r], reach, out=totals[r, :, 1:-1])
+    every = np.arange(len(starts))
+    index = totals[-1, :, 1:-1].argmin(axis=1)
     paths = np.empty((len(starts), rows), dtype=int)
     paths[:, -1] = index
-    every = np.arange(len(starts))
-    for r in range(rows - 1, 0, -1):
-        index = index + moves[r, every, index]
+    for r in range(rows - 1, 0, -1):  # back up: of equally cheap columns above, the leftmost
+        index = index - 1 + totals[r - 1, every[:, None], index[:, None] + (0, 1, 2)].argmin(axis=1)
         paths[:, r - 1] = index
     return columns[every[:, None], paths]
 
@@ -154,7 +152,7 @@ def candidates(ink: np.ndarray, group: Group, height: float, classify: Classify)
     rows, cols = mask.shape
     starts = np.arange(max(1, round(CUT_STEP * height)), cols, max(1, round(CUT_STEP * height)))
     inner = cut_paths(mask, starts, max(1, round(CUT_BEND * height)))
-    crossed = np.sum(np.diff(mask[np.arange(rows), inner].astype(np.int8), axis=1) == 1, axis=1)
+    crossed = _crossings(mask, inner)
     keep = crossed <= MAX_CROSSINGS  # a cut through more strokes is inside a digit
     cuts = [0, *starts[keep].tolist(), cols]
     crossings = np.array([0, *crossed[keep].tolist(), 0])
@@ -162,10 +160,50 @@ def candidates(ink: np.ndarray, group: Group, height: float, classify: Classify)
     spans = [(i, j) for i in range(len(cuts)) for j in range(i + 1, len(cuts))
              if PIECE_WIDTH[0] * height <= cuts[j] - cuts[i] <= PIECE_WIDTH[1] * height]  # fmt: skip
     spans.append((0, len(cuts) - 1))  # the whole blob, however wide
+    return _read(ink, mask, cuts, crossings, paths, spans, classify)
+
+
+def at_line_digits(
+    ink: np.ndarray, group: Group, line: np.ndarray, reads: Sequence[LineDigit], classify: Classify
+) -> Candidates:
+    """Two candidates ways to cut the group: where the line model read its digits, and not at all."""
+    ink, mask = ink[group.box], group.mask[group.box]
+    starts, paths = line_cuts(mask, line, reads)
+    crossings = [0, *_crossings(mask, np.array(paths[1:-1])).tolist(), 0]
+    spans = [*itertools.pairwise(range(len(starts))), (0, len(starts) - 1)]
+    return _read(ink, mask, starts, np.array(crossings), paths, spans, classify)
+
+
+def _crossings(mask: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """Strokes each path [paths, rows] goes through."""
+    if not len(paths):
+        return np.zeros(0, dtype=int)
+    return np.sum(np.diff(mask[np.arange(mask.shape[0]), paths].astype(np.int8), axis=1) == 1, axis=1)
+
+
+def _read(
+    ink: np.ndarray, mask: np.ndarray, cuts: list[int], crossings: np.ndarray, paths: list[np.ndarray],
+    spans: list[tuple[int, int]], classify: Classify,
+) -> Candidates:  # fmt: skip
+    """The candidates between the given cut paths, read by the classifier."""
     masks = [between(mask, paths[i], paths[j]) for i, j in spans]
     aspects = np.array([aspect(m) for m in masks])
     read = _classified(preprocess.normalize_pieces(ink, mask, masks), classify)
     return Candidates(cuts, crossings, spans, masks, aspects, read)
+
+
+def line_cuts(mask: np.ndarray, line: np.ndarray, reads: Sequence[LineDigit]) -> tuple[list[int], list[np.ndarray]]:
+    """Cuts through the least ink midway between the digits the line model read in the mask's line: columns, paths.
+
+    Both lists start with the mask's left edge and end with its right edge.
+    """
+    inked = np.flatnonzero(line.max(axis=0) > 0.05)  # the line's ink spans the mask's columns
+    scale = mask.shape[1] / (inked[-1] + 1 - inked[0])
+    centres = [(r.centre - inked[0]) * scale for r in reads]
+    starts = np.clip(np.round([(a + b) / 2 for a, b in itertools.pairwise(centres)]).astype(int), 1, mask.shape[1] - 1)
+    rows, cols = mask.shape
+    inner = cut_paths(mask, starts, max(1, round(CUT_BEND * rows)))
+    return [0, *starts.tolist(), cols], [np.zeros(rows, dtype=int), *inner, np.full(rows, cols)]
 
 
 def aspect(mask: np.ndarray) -> float:

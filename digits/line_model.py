@@ -1,4 +1,4 @@
-"""The CTC line model (artifacts/line_model.onnx): reads a line of digits, touching or not.
+"""The CTC line model (artifacts/line_model.int8.onnx): reads a line of digits, touching or not.
 
 Each output frame covers LINE_STRIDE columns of the line and scores "blank" or a digit; a digit is
 read where a run of frames says it, so the runs also say where each digit lies along the line.
@@ -20,7 +20,7 @@ from PIL import Image
 
 from digits import artifacts, contract
 
-DEFAULT_LINE_MODEL = artifacts.LINE_MODEL
+DEFAULT_LINE_MODEL = artifacts.LINE_MODEL_INT8  # what the service runs; artifacts.LINE_MODEL is its float original
 STRETCHES = (1.0, 0.85, 1.15)  # the line's width, squeezed and stretched: digits' widths vary that much
 SHIFTS = (0, contract.LINE_STRIDE // 2)  # columns of offset against the frame grid: half a frame
 VIEWS = tuple((stretch, shift) for stretch in STRETCHES for shift in SHIFTS)
@@ -122,6 +122,7 @@ class LineModel:
         self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         contract.check_line_session(self.session)
         self.busy_seconds = 0.0  # time spent in the model so far, as Classifier.busy_seconds
+        self._last: tuple[tuple, np.ndarray] | None = None  # the last line read, and its frames
 
     def frames(self, lines: np.ndarray) -> np.ndarray:
         """Each member's frame probabilities [N, R, W/LINE_STRIDE, 11] for lines [N, 28, W(, 1)] of one width."""
@@ -134,8 +135,13 @@ class LineModel:
 
     def line_frames(self, line: np.ndarray) -> np.ndarray:
         """Frame probabilities [members x views, T, 11] of one line [28, W]: every member's, in each view."""
-        frames = self.frames(views(line))  # [views, R, T, 11]
-        return frames.swapaxes(0, 1).reshape(-1, *frames.shape[2:])
+        key = (line.shape, line.dtype.str, line.tobytes())
+        if self._last is None or self._last[0] != key:  # a number that is one blob is read twice: once will do
+            frames = self.frames(views(line))  # [views, R, T, 11]
+            frames = frames.swapaxes(0, 1).reshape(-1, *frames.shape[2:])
+            frames.flags.writeable = False  # shared by both reads
+            self._last = (key, frames)
+        return self._last[1]
 
     def read(self, line: np.ndarray) -> list[LineDigit]:
         """The digits of one line [28, W], left to right, as its views agree."""

@@ -139,9 +139,9 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
     with clock.decoding():
         image = preprocess.decode(data, limits)
     ink = segment.without_rules(preprocess.ink_map(image))  # a form's baseline or box is not a digit
-    pieces = segment.segment(ink, models)
+    pieces, inked = segment.segment(ink, models)
     images, probabilities = _read_pieces(ink, pieces, models)
-    reread = line_reread.reread(ink, pieces, probabilities.argmax(axis=1).tolist(), models)
+    reread = line_reread.reread(ink, inked, probabilities.argmax(axis=1).tolist(), models)
     if reread is not None:
         pieces = reread
         images, probabilities = _read_pieces(ink, pieces, models)

@@ -2,7 +2,8 @@
 
 Groups (digits.grouping) narrower than a digit usually is stay whole. A wider one may be several
 touching digits: the line model reads it as a line and says how many digits it holds and which, and
-the cut search (digits.cuts) says where they lie. A blob both models read as one digit stays whole.
+where: the blob is cut midway between them, or, if a cut there leaves nothing, the full cut search
+(digits.cuts) says where they lie. A blob both models read as one digit stays whole.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def without_rules(ink: np.ndarray) -> np.ndarray:
     return np.where(rules > 0, np.float32(0), ink)
 
 
-def segment(ink: np.ndarray, models: Models) -> list[Piece]:
-    """The digits in the ink map, left to right: masks, and what the line model read in each (if it was asked)."""
+def segment(ink: np.ndarray, models: Models) -> tuple[list[Piece], np.ndarray]:
+    """The digits in the ink map, left to right (masks, and what the line model read in each if it was asked),
+    and the mask of all the ink they were found in."""
     labels, kept = preprocess.ink_components(ink)
     if len(kept) > MAX_MARKS:
         raise preprocess.TooComplex(f"{len(kept)} separate marks: too many to be one number")
@@ -68,7 +70,7 @@ def segment(ink: np.ndarray, models: Models) -> list[Piece]:
     for group in groups:
         wide = group.width > MAY_TOUCH * height
         found += _cut(ink, group, height, models) if wide else [Piece(group.mask, None)]
-    return [piece for piece in found if piece.mask.any()]
+    return [piece for piece in found if piece.mask.any()], np.logical_or.reduce([group.mask for group in groups])
 
 
 def _plainly_one_digit(
@@ -84,11 +86,23 @@ def _plainly_one_digit(
 
 def _cut(ink: np.ndarray, group: grouping.Group, height: float, models: Models) -> list[Piece]:
     """The group's digits, cut where the classifier reads the pieces best, as many as the line model reads."""
-    frames = models.line_model.line_frames(preprocess.normalize_line(ink[group.box], group.mask[group.box]))
+    line = preprocess.normalize_line(ink[group.box], group.mask[group.box])
+    frames = models.line_model.line_frames(line)
     reads = line_model.consensus(frames)
     if _plainly_one_digit(ink, group, frames, reads, models):
         return [Piece(group.mask, None)]
-    pieces = cuts.candidates(ink, group, height, models.classifier.predict)
+    if 1 < len(reads) < group.width:
+        # The line model's own cuts, or none: usually as good as the full search, at a fraction of its cost.
+        pieces = cuts.at_line_digits(ink, group, line, reads, models.classifier.predict)
+        if all(mask.any() for mask in pieces.masks):
+            return _chosen(group, pieces, reads, frames)
+    return _chosen(group, cuts.candidates(ink, group, height, models.classifier.predict), reads, frames)
+
+
+def _chosen(
+    group: grouping.Group, pieces: cuts.Candidates, reads: list[line_model.LineDigit], frames: np.ndarray
+) -> list[Piece]:
+    """The way of cutting the group into candidate pieces that the cut score and the line model choose."""
     ways = pieces.ways()  # {number of digits: (cut score, pieces)}
     cuts_alone = max(ways.values(), key=lambda way: way[0])[1]
     if len(reads) in ways and len(cuts_alone) > 1:
@@ -102,9 +116,11 @@ def _cut(ink: np.ndarray, group: grouping.Group, height: float, models: Models) 
 
         chosen = max(ways.values(), key=agreed)[1]
         read = [None] * len(chosen)
-    found = []
-    for k, probabilities in zip(chosen, read, strict=True):
-        whole = np.zeros_like(group.mask)
-        whole[group.box] = pieces.masks[k]
-        found.append(Piece(whole, probabilities))
-    return found
+    return [Piece(_whole(group, pieces.masks[k]), probabilities) for k, probabilities in zip(chosen, read, strict=True)]
+
+
+def _whole(group: grouping.Group, mask: np.ndarray) -> np.ndarray:
+    """A mask in the group's box as a mask of the whole ink map."""
+    whole = np.zeros_like(group.mask)
+    whole[group.box] = mask
+    return whole

@@ -100,6 +100,25 @@ def quantization_rows(card: dict) -> list[tuple[str, str]]:
     ]
 
 
+def line_quantization_rows(card: dict) -> list[tuple[str, str]]:
+    """The float line model the served INT8 one was made from, and how far their readings differ."""
+    if not (q := card.get("quantization")):
+        return []
+    original = q["float_model"]
+    return [
+        (
+            f"INT8 against its float original `{original['file']}`, {q['lines']:,} validation lines",
+            "read exactly, each member: "
+            + ", ".join(pct(a, 1) for a in q["validation_lines_read_exactly"])
+            + " (float "
+            + ", ".join(pct(a, 1) for a in q["validation_lines_read_exactly_float"])
+            + f"); the same reading on {pct(q['reading_agreement_with_float'])} of lines × members; "
+            f"{mb(card['file_bytes'])} against {mb(original['file_bytes'])}",
+        ),
+        ("quantisation (`make export`)", f"{q['method']}; calibrated on {q['calibration']}"),
+    ]
+
+
 def classifier_section(card: dict) -> list[str]:
     test, parity, training = card["test"], card["parity_with_keras"], card["training"]
     images = parity["images"]  # the export scores and checks parity on the same test images
@@ -160,12 +179,13 @@ def line_model_section(card: dict) -> list[str]:
             f"{len(exact)} members, {card['parameters']:,} parameters in all; "
             f"`{card['file']}` {mb(card['file_bytes'])}",
         ),
-        ("validation lines read exactly, each member", ", ".join(pct(a, 1) for a in exact)),
+        ("validation lines read exactly, each member (training)", ", ".join(pct(a, 1) for a in exact)),
         (
             f"ONNX against Keras, {parity['lines']:,} validation lines",
             f"{parity['reading_disagreements']} reading disagreements, "
             f"max \\|Δp\\| {parity['max_abs_probability_diff']:.1e}",
         ),
+        *line_quantization_rows(card),
         (
             "training (`make train-line-model`)",
             f"{minutes(card['training_seconds'])} for all members, {training['epochs']} epochs each on "

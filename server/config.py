@@ -35,7 +35,7 @@ class Config:
     )
     model_path: Path = _setting("MODEL_PATH", artifacts.CLASSIFIER_INT8, "the digit classifier (ONNX)")
     model_card_path: Path = _setting("MODEL_CARD_PATH", artifacts.CLASSIFIER_CARD, "its model card")
-    line_model_path: Path = _setting("LINE_MODEL_PATH", artifacts.LINE_MODEL, "the CTC line model (ONNX)")
+    line_model_path: Path = _setting("LINE_MODEL_PATH", artifacts.LINE_MODEL_INT8, "the CTC line model (ONNX)")
     web_dir: Path = _setting("WEB_DIR", ROOT / "web", "the page's files")
     max_upload_bytes: int = _setting("MAX_UPLOAD_BYTES", preprocess.DEFAULT_MAX_BYTES, "largest upload, in bytes")
     max_image_pixels: int = _setting("MAX_IMAGE_PIXELS", preprocess.DEFAULT_MAX_PIXELS, "largest image, in pixels")

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from digits import contract, line_model, preprocess
+from digits import artifacts, contract, line_model, preprocess
 from digits.line_model import DEFAULT_LINE_MODEL, LineModel
 from tests.conftest import run_stage
 
@@ -195,3 +195,25 @@ def test_tiny_line_model_train_then_export(mnist_dir: Path, tmp_path: Path) -> N
         np.zeros((1, 28, 40), dtype=np.float32)
     )  # checks the contract
     assert frames.shape == (1, 2, 20, contract.LINE_CLASSES)
+
+
+def test_served_line_model_is_the_int8_quantisation_of_the_float_model(mnist_test) -> None:
+    """The served file is quantised (int8 weights, QDQ), made from the float file its card names, and reads alike."""
+    assert DEFAULT_LINE_MODEL == artifacts.LINE_MODEL_INT8
+    graph = onnx.load(DEFAULT_LINE_MODEL).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in graph.node}
+    assert any(w.data_type == TensorProto.INT8 for w in graph.initializer)
+    card = json.loads(artifacts.LINE_MODEL_CARD.read_text())
+    served, original = LineModel(), LineModel(artifacts.LINE_MODEL)
+    assert card["quantization"]["float_model"]["version"] == original.version and card["version"] == served.version
+    images, _ = mnist_test
+    rng = np.random.default_rng(3)
+    same = 0
+    for _ in range(40):  # three-digit lines, neighbours overlapping, both models reading every view
+        picks = rng.integers(0, len(images), size=3)
+        row = np.zeros((28, 68), dtype=np.float32)
+        for k, i in enumerate(picks):
+            np.maximum(row[:, k * 20 : k * 20 + 28], images[i] / 255, out=row[:, k * 20 : k * 20 + 28])
+        line = preprocess.normalize_line(row, row > 0.35)
+        same += [r.digit for r in served.read(line)] == [r.digit for r in original.read(line)]
+    assert same >= 38, f"{same} of 40 lines read the same"

@@ -117,13 +117,36 @@ def test_touching_numbers_get_one_box_per_digit_left_to_right(mnist_test) -> Non
     assert read_right >= 6, f"{read_right} of 10 touching 4-digit numbers read exactly"
 
 
+def test_touching_digits_are_cut_where_the_line_model_reads_them_without_the_full_search(
+    mnist_test, monkeypatch
+) -> None:
+    images, labels = mnist_test
+    rng, models = np.random.default_rng(11), Models.load()
+    full_searches = []
+    search = cuts.candidates
+    monkeypatch.setattr(cuts, "candidates", lambda *args: full_searches.append(1) or search(*args))
+    line_reads = []
+    read_line = models.line_model.frames
+    monkeypatch.setattr(models.line_model, "frames", lambda lines: line_reads.append(1) or read_line(lines))
+    right = blobs = 0
+    for _ in range(10):
+        picks = rng.choice(len(images), size=4, replace=False)
+        data = renders.number(rng, [images[i] for i in picks], touching=True, medium="canvas")
+        before = len(line_reads)
+        right += pipeline.read_number(data, models).text == "".join(str(labels[i]) for i in picks)
+        blobs += len(line_reads) - before == 1  # one blob: its line and all the ink's are the same, read once
+    assert right >= 6, f"{right} of 10 touching 4-digit numbers read exactly"
+    assert len(full_searches) <= 3, f"the full cut search ran for {len(full_searches)} of 10 numbers"
+    assert blobs >= 3, f"{blobs} of 10 numbers had their line read once"  # the 3 that are one blob; without the cache 0
+
+
 def test_the_whole_line_reading_overrules_pieces_it_plainly_disagrees_with(mnist_test) -> None:
     data, _ = row_of_digits(mnist_test, "2026")
     ink = preprocess.ink_map(preprocess.decode(data))
     models = Models.load()
-    found = segment.segment(ink, models)
-    assert line_reread.reread(ink, found, [2, 0, 2, 6], models) is None  # agrees: the pieces stand
-    reread = line_reread.reread(ink, found, [1, 7], models)  # pieces read wrongly: the line's reading wins
+    _, inked = segment.segment(ink, models)
+    assert line_reread.reread(ink, inked, [2, 0, 2, 6], models) is None  # agrees: the pieces stand
+    reread = line_reread.reread(ink, inked, [1, 7], models)  # pieces read wrongly: the line's reading wins
     assert reread is not None and [int(p.read.argmax()) for p in reread] == [2, 0, 2, 6]
     lefts = [preprocess.bounding_box(p.mask)[2] for p in reread]
     assert lefts == sorted(lefts) and len(set(lefts)) == 4  # one piece per digit, left to right
@@ -137,7 +160,7 @@ def test_a_colon_between_digits_is_not_read_as_a_one(mnist_test) -> None:
         draw.ellipse([x - 8, y - 8, x + 8, y + 8], fill=0)
     data, models = png_bytes(np.asarray(image)), Models.load()
     ink = preprocess.ink_map(preprocess.decode(data))
-    assert len(segment.segment(ink, models)) == 4
+    assert len(segment.segment(ink, models)[0]) == 4
     assert pipeline.read_number(data, models).text == "1230"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from digits import contract
 from digits.classifier import Classifier
 from tests.conftest import run_stage
 
@@ -46,9 +47,9 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(
     assert np.allclose(classifier.predict(images[:3]).sum(1), 1, atol=1e-5)
 
     # The INT8 quantisation of that model loads under the same contract and mostly agrees with it.
-    from export.quantize import quantize
+    from export.quantize import image_feeds, quantize
 
-    quantize(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", images[:200])
+    quantize(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", image_feeds(images[:200]))
     int8 = Classifier(tmp_path / "model.int8.onnx")
     agreement = (int8.predict(images[:1000]).argmax(1) == classifier.predict(images[:1000]).argmax(1)).mean()
     assert agreement >= 0.98, agreement
@@ -86,6 +87,26 @@ def test_export_refuses_an_int8_model_that_reads_worse_than_its_float_original()
     swapped[5:10] = np.roll(exact[5:10], 1, axis=1)
     with pytest.raises(ExportError, match=r"agreement 99\.9000%"):
         gate(float_probs, swapped, labels)
+
+
+def test_export_refuses_an_int8_line_model_that_reads_lines_worse_than_its_float_original() -> None:
+    from export.classifier import ExportError
+    from export.quantize import line_gate
+
+    blank = contract.BLANK
+    targets = np.full((1000, 3), blank)
+    targets[:, 0], targets[:, 1] = 4, 2  # every line is "3 1"
+    right = np.full((1000, 2, 5, contract.LINE_CLASSES), 0.01, dtype=np.float32)  # [lines, members, T, classes]
+    right[:, :, [0, 2, 4], blank], right[:, :, 1, 4], right[:, :, 3, 2] = 0.9, 0.9, 0.9
+    assert line_gate(right, right, targets)["reading_agreement_with_float"] == 1.0
+    five_wrong = right.copy()
+    five_wrong[:5, 1, 3] = right[:5, 1, 1]  # member 1 reads "3 3" in 5 lines: 0.5 points fewer, allowed
+    report = line_gate(right, five_wrong, targets)
+    assert report["validation_lines_read_exactly"] == [1.0, 0.995] and report["reading_agreement_with_float"] == 0.9975
+    six_wrong = right.copy()
+    six_wrong[:6, 1, 3] = right[:6, 1, 1]
+    with pytest.raises(ExportError, match="INT8 line model"):
+        line_gate(right, six_wrong, targets)
 
 
 @pytest.mark.slow
