@@ -166,7 +166,7 @@ def candidates(ink: np.ndarray, group: Group, height: float, classify: Classify)
 def at_line_digits(
     ink: np.ndarray, group: Group, line: np.ndarray, reads: Sequence[LineDigit], classify: Classify
 ) -> Candidates:
-    """Two candidates ways to cut the group: where the line model read its digits, and not at all."""
+    """Two candidate ways to cut the group: where the line model read its digits, and not at all."""
     ink, mask = ink[group.box], group.mask[group.box]
     starts, paths = line_cuts(mask, line, reads)
     crossings = [0, *_crossings(mask, np.array(paths[1:-1])).tolist(), 0]

@@ -85,14 +85,14 @@ def _plainly_one_digit(
 
 
 def _cut(ink: np.ndarray, group: grouping.Group, height: float, models: Models) -> list[Piece]:
-    """The group's digits, cut where the classifier reads the pieces best, as many as the line model reads."""
+    """The group's digits: cut where the line model reads them, or where the classifier reads the pieces best."""
     line = preprocess.normalize_line(ink[group.box], group.mask[group.box])
     frames = models.line_model.line_frames(line)
     reads = line_model.consensus(frames)
     if _plainly_one_digit(ink, group, frames, reads, models):
         return [Piece(group.mask, None)]
     if 1 < len(reads) < group.width:
-        # The line model's own cuts, or none: usually as good as the full search, at a fraction of its cost.
+        # The line model's own cuts, or none: on validation as good as the full search, at a fraction of its cost.
         pieces = cuts.at_line_digits(ink, group, line, reads, models.classifier.predict)
         if all(mask.any() for mask in pieces.masks):
             return _chosen(group, pieces, reads, frames)

@@ -181,7 +181,7 @@ def line_model_section(card: dict) -> list[str]:
         ),
         ("validation lines read exactly, each member (training)", ", ".join(pct(a, 1) for a in exact)),
         (
-            f"ONNX against Keras, {parity['lines']:,} validation lines",
+            f"float ONNX against Keras, {parity['lines']:,} validation lines",
             f"{parity['reading_disagreements']} reading disagreements, "
             f"max \\|Δp\\| {parity['max_abs_probability_diff']:.1e}",
         ),
