@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,39 +84,37 @@ def stamp(report: dict, name: str, made_by: str) -> str:
 # docs/results.md, one section per report.
 
 
-def quantization_rows(card: dict) -> list[tuple[str, str]]:
-    """The float model the served INT8 one was made from, and how far their answers differ."""
+def quantization_rows(card: dict, how_far: Callable[[dict], str]) -> list[tuple[str, str]]:
+    """The float model the served INT8 one was made from, how far their answers differ, and how it was made."""
     if not (q := card.get("quantization")):
         return []
     original = q["float_model"]
     return [
         (
             f"INT8 against its float original `{original['file']}`",
-            f"float {pct(original['test']['accuracy'])} ({original['test']['errors']} errors); "
-            f"the same digit on {pct(q['argmax_agreement_with_float'])} of {q['images']:,} test images; "
-            f"{mb(card['file_bytes'])} against {mb(original['file_bytes'])}",
+            f"{how_far(q)}; {mb(card['file_bytes'])} against {mb(original['file_bytes'])}",
         ),
         ("quantisation (`make export`)", f"{q['method']}; calibrated on {q['calibration']}"),
     ]
 
 
-def line_quantization_rows(card: dict) -> list[tuple[str, str]]:
-    """The float line model the served INT8 one was made from, and how far their readings differ."""
-    if not (q := card.get("quantization")):
-        return []
-    original = q["float_model"]
-    return [
-        (
-            f"INT8 against its float original `{original['file']}`, {q['lines']:,} validation lines",
-            "read exactly, each member: "
-            + ", ".join(pct(a, 1) for a in q["validation_lines_read_exactly"])
-            + " (float "
-            + ", ".join(pct(a, 1) for a in q["validation_lines_read_exactly_float"])
-            + f"); the same reading on {pct(q['reading_agreement_with_float'])} of lines × members; "
-            f"{mb(card['file_bytes'])} against {mb(original['file_bytes'])}",
-        ),
-        ("quantisation (`make export`)", f"{q['method']}; calibrated on {q['calibration']}"),
-    ]
+def digit_agreement(q: dict) -> str:
+    """The float classifier's test accuracy, and how often the INT8 one reads the same digit."""
+    test = q["float_model"]["test"]
+    return (
+        f"float {pct(test['accuracy'])} ({test['errors']} errors); "
+        f"the same digit on {pct(q['argmax_agreement_with_float'])} of {q['images']:,} test images"
+    )
+
+
+def line_agreement(q: dict) -> str:
+    """Each member's exact lines, INT8 and float, and how often they read a line the same."""
+    exact = ", ".join(pct(a, 1) for a in q["validation_lines_read_exactly"])
+    exact_float = ", ".join(pct(a, 1) for a in q["validation_lines_read_exactly_float"])
+    return (
+        f"{q['lines']:,} validation lines read exactly, each member: {exact} (float {exact_float}); "
+        f"the same reading on {pct(q['reading_agreement_with_float'])} of lines × members"
+    )
 
 
 def classifier_section(card: dict) -> list[str]:
@@ -138,7 +136,7 @@ def classifier_section(card: dict) -> list[str]:
             f"{len(members)} × {card['parameters_per_member']:,} = {card['parameters']:,}; "
             f"`{card['file']}` {mb(card['file_bytes'])}",
         ),
-        *quantization_rows(card),
+        *quantization_rows(card, digit_agreement),
         (
             f"ONNX against Keras, {images:,} test images",
             f"{parity['argmax_disagreements']} argmax disagreements, "
@@ -185,7 +183,7 @@ def line_model_section(card: dict) -> list[str]:
             f"{parity['reading_disagreements']} reading disagreements, "
             f"max \\|Δp\\| {parity['max_abs_probability_diff']:.1e}",
         ),
-        *line_quantization_rows(card),
+        *quantization_rows(card, line_agreement),
         (
             "training (`make train-line-model`)",
             f"{minutes(card['training_seconds'])} for all members, {training['epochs']} epochs each on "
