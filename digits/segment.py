@@ -60,8 +60,7 @@ def without_rules(ink: np.ndarray) -> np.ndarray:
 
 
 def segment(ink: np.ndarray, models: Models) -> tuple[list[Piece], np.ndarray]:
-    """The digits in the ink map, left to right (masks, and what the line model read in each if it was asked),
-    and the mask of all the ink they were found in."""
+    """The digits in the ink map as Pieces, left to right, and the mask of all the ink they were found in."""
     labels, kept = preprocess.ink_components(ink)
     if len(kept) > MAX_MARKS:
         raise preprocess.TooComplex(f"{len(kept)} separate marks: too many to be one number")

@@ -1,6 +1,6 @@
 """Quantise the exported models to INT8 (static, QDQ, per channel) and gate each against its float model.
 
-`python -m export.quantize` does the classifier, `python -m export.quantize line-model` the line model.
+`python -m export.quantize [classifier]` does the classifier, `python -m export.quantize line-model` the line model.
 Calibrated on MNIST training digits only. The classifier's export fails unless the INT8 model's test
 accuracy is within MAX_ACCURACY_DROP of the float model's and their answers agree on at least
 MIN_AGREEMENT of the test images; the line model's, unless its members read validation lines as
@@ -10,6 +10,7 @@ Each card then describes the INT8 model, the one served, and what it was made fr
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
 import json
@@ -24,6 +25,7 @@ from datasets import mnist, provenance, reports_missing_data
 from digits import artifacts, contract, line_model
 from digits.classifier import Classifier
 from export.classifier import ARTIFACTS_DIR, ExportError, accuracy_report
+from train import line_model as training  # composes the lines the line model is calibrated and gated on
 
 CALIBRATION_IMAGES = 2000  # MNIST training digits; more changes no range measurably
 CALIBRATION_SEED = 20261202
@@ -178,8 +180,6 @@ def main() -> int:
 @reports_missing_data
 def main_line_model() -> int:
     """artifacts/line_model.onnx -> artifacts/line_model.int8.onnx; artifacts/line_model.json then describes it."""
-    from train import line_model as training  # composes lines (and imports TensorFlow): export time only
-
     float_path, int8_path = ARTIFACTS_DIR / artifacts.LINE_MODEL.name, ARTIFACTS_DIR / artifacts.LINE_MODEL_INT8.name
     card_path = ARTIFACTS_DIR / artifacts.LINE_MODEL_CARD.name
     images, labels = mnist.load_split("train")
@@ -217,4 +217,6 @@ def main_line_model() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_line_model() if sys.argv[1:] == ["line-model"] else main())
+    parser = argparse.ArgumentParser(description="Quantise an exported model to INT8 and gate it.")
+    parser.add_argument("model", nargs="?", choices=("classifier", "line-model"), default="classifier")
+    sys.exit(main_line_model() if parser.parse_args().model == "line-model" else main())
