@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import math
 import threading
@@ -108,6 +107,6 @@ def parse(body: object) -> corrections.Correction:
         raise corrections.InvalidCorrection(f"'image' must be a data URL starting {DATA_URL}, as the API gave it.")
     try:
         png = base64.b64decode(image.removeprefix(DATA_URL), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text b64decode refuses before decoding
         raise corrections.InvalidCorrection("'image' is not valid base64.") from None
     return corrections.Correction(png, body["label"], body["predicted"], body["model"])
