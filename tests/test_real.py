@@ -88,6 +88,27 @@ def test_training_styles_touch_only_some_digits_of_their_kind(digits) -> None:
     assert all(unipen.with_style(three, rng) is three for _ in range(20))  # no style of 3
 
 
+def test_training_flags_reach_further_than_the_evaluations(digits) -> None:
+    """Real flags can be half a 1's height: training draws them to 55%, the style sets keep to 45%."""
+    one = next(s for s in digits if s.label == "1")
+    points = np.concatenate(one.strokes)
+    height = np.ptp(points[:, 1])
+
+    def flag_lengths(write) -> np.ndarray:
+        rng = np.random.default_rng(4)
+        flags = [write(one, rng)[0] for _ in range(400)]
+        return np.array([np.hypot(*(flag[-1] - flag[0])) / height for flag in flags])
+
+    evaluated, trained = (
+        flag_lengths(unipen.STYLES["flagged one"][1]),
+        flag_lengths(unipen.TRAINING_STYLES["flagged one"][1]),
+    )
+    assert evaluated.max() <= 0.45 + 1e-6 and 0.5 < trained.max() <= 0.55 + 1e-6 and trained.min() >= 0.2 - 1e-6
+    assert all(
+        unipen.TRAINING_STYLES[style] == unipen.STYLES[style] for style in unipen.STYLES if style != "flagged one"
+    )
+
+
 def test_training_digits_are_model_inputs_with_their_labels(digits) -> None:
     picked = [s for s in digits if s.site in unipen.TRAIN_SITES][:50]
     images, labels = unipen.training_digits(picked, 20, seed=3)
