@@ -225,6 +225,34 @@ def styled(sample: Sample, style: str, rng: np.random.Generator) -> Sample:
     return Sample(sample.label, sample.site, STYLES[style][1](sample, rng))
 
 
+def _slashed(sample: Sample) -> bool:
+    """A nearly straight stroke at least as long as the digit is tall: the writer slashed the zero."""
+    height = np.ptp(np.concatenate(sample.strokes)[:, 1])
+    for stroke in sample.strokes:
+        spread = np.linalg.svd(stroke - stroke.mean(axis=0), compute_uv=False) if len(stroke) > 1 else (0.0, 0.0)
+        if spread[1] < 0.1 * spread[0] and np.hypot(*np.ptp(stroke, axis=0)) >= height:
+            return True
+    return False
+
+
+def _flagged(sample: Sample) -> bool:
+    """The pen came up to the 1's top from at least 15% of its height to the left: the writer flagged it."""
+    height = np.ptp(np.concatenate(sample.strokes)[:, 1])
+    stroke = min(sample.strokes, key=lambda s: s[:, 1].min())  # the stroke with the top point
+    top = int(stroke[:, 1].argmin())
+    return stroke[top, 0] - stroke[: top + 1, 0].min() >= 0.15 * height
+
+
+# Styles a writer's own strokes show: a style set takes those digits as written (real ones), not styled twice.
+WRITTEN_IN = {"slashed zero": _slashed, "flagged one": _flagged}
+
+
+def in_style(sample: Sample, style: str, rng: np.random.Generator) -> Sample:
+    """The sample as the style's evaluation set holds it: as written if the writer used the style, else styled."""
+    written_in = WRITTEN_IN.get(style)
+    return sample if written_in is not None and written_in(sample) else styled(sample, style, rng)
+
+
 def with_style(sample: Sample, rng: np.random.Generator) -> Sample:
     """A training sample given, at random, one of the styles of its digit; most stay as written."""
     fitting = [write for digit, write in TRAINING_STYLES.values() if digit == sample.label]

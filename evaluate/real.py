@@ -2,7 +2,8 @@
 
 Each site's digits as canvas exports, paper photos and low-resolution scans; then style sets: every
 digit of a style's kind on those sites, written in that style (datasets.unipen.STYLES: a slashed zero,
-a flagged or footed one, an open four, a crossed seven, a hooked nine). `python -m evaluate.real`
+a flagged or footed one, an open four, a crossed seven, a hooked nine), or as written where its writer
+already used the style (real slashed zeros and flagged ones). `python -m evaluate.real`
 reads the test sites once, writes artifacts/evaluation_real.json and puts the accuracies on the
 classifier's model card; `--source validation` reads the validation sites, for every choice made in
 development.
@@ -41,7 +42,7 @@ def score(samples: list[unipen.Sample], models: Models, seed: int) -> dict[str, 
     for style, (digit, _) in unipen.STYLES.items():  # every digit of the style's kind, written in that style
         for sample in (s for s in samples if s.label == digit):
             _tally(
-                table, f"style: {style}, canvas", digit, unipen.canvas(rng, unipen.styled(sample, style, rng)), models
+                table, f"style: {style}, canvas", digit, unipen.canvas(rng, unipen.in_style(sample, style, rng)), models
             )
     for row in table.values():
         row["accuracy"] = row["correct"] / row["digits"]

@@ -80,6 +80,26 @@ def test_each_style_adds_its_stroke_where_that_style_has_it(digits) -> None:
             assert extra[0, 1] == bottom and extra[-1, 0] < extra[0, 0] and extra[-1, 1] < bottom
 
 
+def test_a_style_set_takes_a_writers_own_styled_digits_as_written() -> None:
+    """A zero its writer slashed, a 1 its writer flagged: real ones, not styled a second time."""
+    rng, turn = np.random.default_rng(5), np.linspace(0, 2 * np.pi, 40)
+    loop = np.stack([50 + 30 * np.cos(turn), 50 + 45 * np.sin(turn)], axis=1).astype(np.float32)
+    zero = unipen.Sample("0", "x", [loop])
+    slashed = unipen.Sample("0", "x", [loop, np.array([[20, 110], [80, -10]], dtype=np.float32)])
+    stem = np.stack([np.full(20, 50.0), np.linspace(0, 100, 20)], axis=1).astype(np.float32)
+    one, flagged = unipen.Sample("1", "x", [stem]), unipen.Sample("1", "x", [np.vstack([[[20, 30]], stem])])
+    assert (
+        unipen.in_style(slashed, "slashed zero", rng) is slashed
+        and unipen.in_style(flagged, "flagged one", rng) is flagged
+    )
+    assert len(unipen.in_style(zero, "slashed zero", rng).strokes) == 2 and unipen.WRITTEN_IN["slashed zero"](
+        unipen.styled(zero, "slashed zero", rng)
+    )
+    assert len(unipen.in_style(one, "flagged one", rng).strokes) == 2
+    seven = unipen.Sample("7", "x", [stem])
+    assert len(unipen.in_style(seven, "crossed seven", rng).strokes) == 2  # a style no detector has: always styled
+
+
 def test_training_styles_touch_only_some_digits_of_their_kind(digits) -> None:
     rng = np.random.default_rng(2)
     zero, three = (next(s for s in digits if s.label == d) for d in "03")
