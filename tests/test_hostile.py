@@ -24,6 +24,7 @@ from tests.conftest import encode, png_bytes, png_claiming
 pytestmark = pytest.mark.slow
 PREDICT = "/api/v1/predict"
 PEAK_WORKER_MB = 350  # the bound on a worker's peak memory (docs/architecture.md), a 40 MP image included
+SETTLED_WORKER_MB = 220  # after any request: a big image's buffers go back (~135 MB; glibc's default kept 190-315)
 
 
 def seven() -> Image.Image:
@@ -115,6 +116,8 @@ def assert_still_serving(server: ServerProcess, workers: list[int]) -> None:
     assert server.child_pids() == workers, "a worker died"
     peaks = [servers.rss_mb(pid, "VmHWM") for pid in workers]
     assert max(peaks) <= PEAK_WORKER_MB, f"worker peak memory {peaks} MB"
+    now = [servers.rss_mb(pid) for pid in workers]
+    assert max(now) <= SETTLED_WORKER_MB, f"worker memory after the request {now} MB"
     response = requests.post(server.url + PREDICT, data=DIGIT, headers={"Content-Type": "image/png"}, timeout=10)
     assert response.status_code == 200 and response.json()["digit"] == 7
 
@@ -160,6 +163,24 @@ def test_largest_allowed_image_stays_within_the_memory_bound(server: ServerProce
     response = requests.post(server.url + PREDICT, data=data, headers={"Content-Type": "application/octet-stream"})
     assert response.status_code == 200 and response.json()["digit"] == 1
     assert_still_serving(server, workers)
+
+
+def test_a_big_images_memory_goes_back_after_its_request() -> None:
+    """A 40 MP 16-bit PNG, then a float TIFF, in one worker: glibc's default heap kept ~315 MB after them."""
+    ink = np.full((6600, 6000), 255, np.uint16)
+    ink[1000:5600, 2800:3200] = 0  # a 1
+    one_worker = servers.gunicorn(1)
+    try:
+        (pid,) = one_worker.child_pids()
+        for data in (encode(Image.fromarray(ink * 257), "PNG"),
+                     encode(Image.fromarray(ink.astype(np.float32)), "TIFF", compression="tiff_deflate")):  # fmt: skip
+            response = requests.post(
+                one_worker.url + PREDICT, data=data, headers={"Content-Type": "application/octet-stream"}
+            )
+            assert response.status_code == 200 and response.json()["digit"] == 1
+        assert servers.rss_mb(pid) <= SETTLED_WORKER_MB
+    finally:
+        one_worker.stop()
 
 
 @pytest.mark.parametrize(("fmt", "mode", "options"), [("WEBP", "RGB", {"lossless": True, "method": 0}),
