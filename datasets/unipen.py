@@ -220,24 +220,29 @@ STYLES = {
 TRAINING_STYLES = {**STYLES, "flagged one": ("1", functools.partial(_flag, longest=0.55))}
 
 
-def styled(sample: Sample, style: str, rng: np.random.Generator) -> Sample:
-    """The sample written in one style (the sample must be of that style's digit)."""
-    return Sample(sample.label, sample.site, STYLES[style][1](sample, rng))
+def styled(sample: Sample, style: str, rng: np.random.Generator, styles: dict = STYLES) -> Sample:
+    """The sample written in one style of `styles` (the sample must be of that style's digit)."""
+    return Sample(sample.label, sample.site, styles[style][1](sample, rng))
+
+
+def _straight(stroke: np.ndarray) -> bool:
+    """The stroke's points lie along a line: across it they spread under a tenth of their spread along it."""
+    if len(stroke) < 2:
+        return False
+    along, across = np.linalg.svd(stroke - stroke.mean(axis=0), compute_uv=False)
+    return across < 0.1 * along
 
 
 def _slashed(sample: Sample) -> bool:
-    """A nearly straight stroke at least as long as the digit is tall: the writer slashed the zero."""
-    height = np.ptp(np.concatenate(sample.strokes)[:, 1])
-    for stroke in sample.strokes:
-        spread = np.linalg.svd(stroke - stroke.mean(axis=0), compute_uv=False) if len(stroke) > 1 else (0.0, 0.0)
-        if spread[1] < 0.1 * spread[0] and np.hypot(*np.ptp(stroke, axis=0)) >= height:
-            return True
-    return False
+    """A straight stroke at least as long as the digit is tall: the writer slashed the zero."""
+    _, _, top, _, bottom = _box(sample)
+    return any(_straight(s) and np.hypot(*np.ptp(s, axis=0)) >= bottom - top for s in sample.strokes)
 
 
 def _flagged(sample: Sample) -> bool:
     """The pen came up to the 1's top from at least 15% of its height to the left: the writer flagged it."""
-    height = np.ptp(np.concatenate(sample.strokes)[:, 1])
+    _, _, top, _, bottom = _box(sample)
+    height = bottom - top
     stroke = min(sample.strokes, key=lambda s: s[:, 1].min())  # the stroke with the top point
     top = int(stroke[:, 1].argmin())
     return stroke[top, 0] - stroke[: top + 1, 0].min() >= 0.15 * height
@@ -255,10 +260,10 @@ def in_style(sample: Sample, style: str, rng: np.random.Generator) -> Sample:
 
 def with_style(sample: Sample, rng: np.random.Generator) -> Sample:
     """A training sample given, at random, one of the styles of its digit; most stay as written."""
-    fitting = [write for digit, write in TRAINING_STYLES.values() if digit == sample.label]
+    fitting = [style for style, (digit, _) in TRAINING_STYLES.items() if digit == sample.label]
     if not fitting or rng.random() >= STYLE_SHARE:
         return sample
-    return Sample(sample.label, sample.site, fitting[rng.integers(len(fitting))](sample, rng))
+    return styled(sample, fitting[rng.integers(len(fitting))], rng, TRAINING_STYLES)
 
 
 def _render_chunk(args: tuple[list[Sample], int]) -> np.ndarray:
