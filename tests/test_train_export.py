@@ -62,10 +62,16 @@ def test_export_refuses_a_model_that_differs_from_keras() -> None:
     check_parity(p, p + 1e-6)
     with pytest.raises(ExportError, match="max"):
         check_parity(p, p + 1e-4)
+    p[0, 5] = 0.2
     q = p.copy()
-    q[0, 3] = 0.2
+    q[0, 3] = 0.2 + 2e-6
     with pytest.raises(ExportError, match="1 argmax disagreements"):
         check_parity(p, q)
+    tied = p.copy()
+    tied[1, 2] = tied[1, 7] = 0.2  # a tie within float noise: either digit is Keras' answer
+    flipped = tied.copy()
+    flipped[1, 7] += 1e-6
+    check_parity(tied, flipped)
 
 
 def test_export_refuses_an_int8_model_that_reads_worse_than_its_float_original() -> None:
