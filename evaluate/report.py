@@ -117,6 +117,18 @@ def line_agreement(q: dict) -> str:
     )
 
 
+def training_row(card: dict) -> tuple[str, str]:
+    """How the classifier was made: `make train`, or `make finetune` from an earlier classifier."""
+    training, took = card["training"], f"{minutes(card['training_seconds'])} on {card['training_machine']['cpus']} CPUs"
+    if tuned := card.get("fine_tuned"):
+        return (
+            "training (`make finetune`)",
+            f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
+            f"MNIST, {training['redraws_used']:,} pen redraws and {training['unipen']:,} renders of real pen digits",
+        )
+    return ("training (`make train`)", f"{took}, {training['epochs']} epochs, {training['redraws']:,} pen redraws")
+
+
 def classifier_section(card: dict) -> list[str]:
     test, parity, training = card["test"], card["parity_with_keras"], card["training"]
     images = parity["images"]  # the export scores and checks parity on the same test images
@@ -142,11 +154,7 @@ def classifier_section(card: dict) -> list[str]:
             f"{parity['argmax_disagreements']} argmax disagreements, "
             f"max \\|Δp\\| {parity['max_abs_probability_diff']:.1e}",
         ),
-        (
-            "training (`make train`)",
-            f"{minutes(card['training_seconds'])} on {card['training_machine']['cpus']} CPUs, "
-            f"{training['epochs']} epochs, {training['redraws']:,} pen redraws",
-        ),
+        training_row(card),
         ("version (sha256 prefix), opset", f"`{card['version']}`, {card['opset']}"),
         ("exported with", libraries),
     ]
@@ -162,7 +170,7 @@ def classifier_section(card: dict) -> list[str]:
     return [
         "## The classifier on MNIST",
         "",
-        stamp(card, "model", "`make train` and `make export`"),
+        stamp(card, "model", f"`make {'finetune' if 'fine_tuned' in card else 'train'}` and `make export`"),
         "",
         *table(("", ""), ("---", "---"), rows),
     ]

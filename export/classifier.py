@@ -27,7 +27,6 @@ from digits.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 OPSET = 17
-MAX_PROBABILITY_DIFF = 1e-5  # float32 kernels differ between TF and onnxruntime by ~1e-7
 BUILD_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))
 ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
 LIBRARIES = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
@@ -72,12 +71,12 @@ def check_parity(keras_probs: np.ndarray, onnx_probs: np.ndarray) -> dict:
     """Identical argmax wherever Keras' top two differ by more than the bound, max |dp| within it; else ExportError."""
     max_diff = float(np.abs(keras_probs - onnx_probs).max())
     top_two = np.sort(keras_probs, axis=1)[:, -2:]
-    decided = top_two[:, 1] - top_two[:, 0] > MAX_PROBABILITY_DIFF  # a tie within float noise has no argmax to keep
+    decided = top_two[:, 1] - top_two[:, 0] > contract.MAX_PROBABILITY_DIFF  # a tie within float noise: no argmax
     disagreements = int((keras_probs.argmax(1) != onnx_probs.argmax(1))[decided].sum())
-    if disagreements or max_diff > MAX_PROBABILITY_DIFF:
+    if disagreements or max_diff > contract.MAX_PROBABILITY_DIFF:
         raise ExportError(
             f"ONNX differs from Keras: {disagreements} argmax disagreements, "
-            f"max |dp| = {max_diff:.2e} (allowed {MAX_PROBABILITY_DIFF:.0e})"
+            f"max |dp| = {max_diff:.2e} (allowed {contract.MAX_PROBABILITY_DIFF:.0e})"
         )
     return {"images": len(keras_probs), "argmax_disagreements": 0, "max_abs_probability_diff": max_diff}
 
@@ -119,6 +118,7 @@ def model_card(onnx_path: Path, classifier: Classifier, training: dict, test: di
         "member_test_accuracy": training["member_test_accuracy"],
         "parity_with_keras": parity,
         "training": training["config"],
+        **({"fine_tuned": training["fine_tuned"]} if "fine_tuned" in training else {}),  # train.finetune's lineage
         "training_seconds": training["training_seconds"],
         "training_machine": training["machine"],
         "data_md5": mnist.data_md5s(),

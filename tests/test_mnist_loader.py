@@ -74,8 +74,8 @@ def test_no_network_and_no_cache_is_one_clear_line(tmp_path: Path, monkeypatch) 
     assert not list((tmp_path / "cache").glob("*")), "no partial download may be left behind"
 
 
-STAGES = ("datasets.mnist", "train.classifier", "train.line_model", "export.classifier", "export.line_model",
-          "evaluate.realistic", "evaluate.numbers", "bench.run", "bench.soak")  # fmt: skip
+STAGES = ("datasets.mnist", "train.classifier", "train.finetune", "train.line_model", "export.classifier",
+          "export.line_model", "evaluate.realistic", "evaluate.numbers", "bench.run", "bench.soak")  # fmt: skip
 
 
 @pytest.mark.parametrize("stage", STAGES)

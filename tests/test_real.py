@@ -38,7 +38,7 @@ def test_number_sites_split_into_validation_and_test(unipen_dir: Path) -> None:
     assert sum(s.site in test for s in numbers) == 189
 
 
-@pytest.mark.parametrize("stage", ["evaluate.real", "evaluate.real_numbers", "train.classifier"])
+@pytest.mark.parametrize("stage", ["evaluate.real", "evaluate.real_numbers", "train.classifier", "train.finetune"])
 def test_a_missing_folder_is_a_clear_error_before_any_work(stage: str, tmp_path: Path) -> None:
     result = run_stage(stage, {**os.environ, "UNIPEN_DIR": str(tmp_path), "UNIPEN": "300"})  # training asks for it
     assert result.returncode == 1, result.stderr[-2000:]

@@ -195,17 +195,11 @@ def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> dict
     }
 
 
-@reports_missing_data
-def main() -> int:
-    """Train, evaluate once on the test set, write model, metrics and plots."""
-    started = time.time()
-    samples = unipen.load("digits", unipen.TRAIN_SITES) if CONFIG.unipen else []  # fails early if missing
+def training_set(
+    x_train: np.ndarray, y_train: np.ndarray, samples: list, corrected: tuple | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    """MNIST's training split plus the pen redraws, the UNIPEN renders and corrections: images, labels, weights."""
     weights = None  # every training image counts the same, unless the renders are weighted
-    corrected = corrections.load_dataset(Path(CONFIG.corrections)) if CONFIG.corrections else None  # early too
-    train_images, train_labels = mnist.load_split("train")
-    test_images, test_labels = mnist.load_split("test")
-    (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
-    print(f"train {len(x_train)}, validation {len(x_val)}, test {len(test_images)} (test used once, at the end)")
     count = min(CONFIG.redraws, CONFIG.subset // 4) if CONFIG.subset else CONFIG.redraws
     if count:
         print(f"redrawing {count} training digits with a pen, through the service's preprocessing")
@@ -224,6 +218,20 @@ def main() -> int:
         y_train = np.concatenate([y_train, corrected[1]])
         if weights is not None:
             weights = np.concatenate([weights, np.ones(len(corrected[1]))])
+    return x_train, y_train, weights, count
+
+
+@reports_missing_data
+def main() -> int:
+    """Train, evaluate once on the test set, write model, metrics and plots."""
+    started = time.time()
+    samples = unipen.load("digits", unipen.TRAIN_SITES) if CONFIG.unipen else []  # fails early if missing
+    corrected = corrections.load_dataset(Path(CONFIG.corrections)) if CONFIG.corrections else None  # early too
+    train_images, train_labels = mnist.load_split("train")
+    test_images, test_labels = mnist.load_split("test")
+    (x_train, y_train), (x_val, y_val) = split_train_validation(train_images, train_labels)
+    print(f"train {len(x_train)}, validation {len(x_val)}, test {len(test_images)} (test used once, at the end)")
+    x_train, y_train, weights, count = training_set(x_train, y_train, samples, corrected)
     train_ds = make_dataset(x_train, y_train, training=True, weights=weights)
     val_ds = make_dataset(x_val, y_val, training=False)
 
