@@ -248,9 +248,6 @@ def main() -> int:
     member_test_accuracy = [evaluate(m, test_images, test_labels)["accuracy"] for m in members]
     print(f"validation accuracy {validation['accuracy']:.4%}; test accuracy {test['accuracy']:.4%}")
 
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    ensemble.save(OUT_DIR / "model.keras")
     report = {
         "config": {
             **asdict(CONFIG),
@@ -266,11 +263,19 @@ def main() -> int:
         "member_test_accuracy": member_test_accuracy,
         "history": histories,
     }
-    (OUT_DIR / "training.json").write_text(json.dumps(report, indent=1))
-    plots.training_curves(histories, ARTIFACTS_DIR / "training_curves.png")
-    plots.confusion_matrix(np.array(test["confusion_matrix"]), ARTIFACTS_DIR / "confusion_matrix.png")
-    print(f"wrote {OUT_DIR / 'model.keras'}, {OUT_DIR / 'training.json'} and plots in {ARTIFACTS_DIR}")
+    write_outputs(ensemble, report)
     return 0
+
+
+def write_outputs(ensemble: keras.Model, report: dict) -> None:
+    """The Keras ensemble and its report in OUT_DIR, the training curves and test confusions in ARTIFACTS_DIR."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    ensemble.save(OUT_DIR / "model.keras")
+    (OUT_DIR / "training.json").write_text(json.dumps(report, indent=1))
+    plots.training_curves(report["history"], ARTIFACTS_DIR / "training_curves.png")
+    plots.confusion_matrix(np.array(report["test"]["confusion_matrix"]), ARTIFACTS_DIR / "confusion_matrix.png")
+    print(f"wrote {OUT_DIR / 'model.keras'}, {OUT_DIR / 'training.json'} and plots in {ARTIFACTS_DIR}")
 
 
 if __name__ == "__main__":

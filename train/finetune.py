@@ -11,7 +11,6 @@ UNIPEN, SUBSET, MEMBERS (the first N members only, for tests), OUT_DIR.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -30,8 +29,7 @@ from datasets import mnist, reports_missing_data, unipen
 from digits import artifacts, contract
 from digits.classifier import Classifier
 from train import classifier as base
-from train import plots
-from train.classifier import ARTIFACTS_DIR, CONFIG, OUT_DIR, ROOT
+from train.classifier import CONFIG, ROOT
 
 
 @dataclass(frozen=True)
@@ -150,8 +148,6 @@ def main() -> int:
     if start.resolve().is_relative_to(ROOT):  # the card names the repository's file, not this machine's path
         lineage["start"] = str(start.resolve().relative_to(ROOT))
     lineage["validation_before"] = {"accuracy": before["accuracy"], "errors": before["errors"]}
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    ensemble.save(OUT_DIR / "model.keras")
     report = {
         "config": {**asdict(CONFIG), "redraws_used": count, "corrections_used": 0},
         "fine_tuned": lineage,
@@ -164,11 +160,7 @@ def main() -> int:
         "member_test_accuracy": [base.evaluate(m, test_images, test_labels)["accuracy"] for m in members],
         "history": histories,
     }
-    (OUT_DIR / "training.json").write_text(json.dumps(report, indent=1))
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    plots.training_curves(histories, ARTIFACTS_DIR / "training_curves.png")
-    plots.confusion_matrix(np.array(test["confusion_matrix"]), ARTIFACTS_DIR / "confusion_matrix.png")
-    print(f"wrote {OUT_DIR / 'model.keras'}, {OUT_DIR / 'training.json'} and plots in {ARTIFACTS_DIR}")
+    base.write_outputs(ensemble, report)
     return 0
 
 
