@@ -8,7 +8,7 @@ export PORT ?= 8000
 RUNTIME_TESTS := tests/test_api.py tests/test_preprocess.py tests/test_gunicorn.py tests/test_read_numbers.py \
 	tests/test_error_codes.py tests/test_hostile.py
 
-.PHONY: install serve test test-runtime lint train finetune train-line-model export evaluate bench soak report screenshots image clean
+.PHONY: install serve test test-runtime lint train finetune finetune-line-model train-line-model export evaluate bench soak report screenshots image clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ train: $(VENV)/.dev  ## full training (EPOCHS, MEMBERS, SUBSET override; CORRECT
 
 finetune: $(VENV)/.dev  ## the shipped classifier fine-tuned on real pen digits (FROM, FT_EPOCHS, FT_LEARNING_RATE, UNIPEN)
 	$(PY) -m train.finetune
+
+finetune-line-model: $(VENV)/.dev  ## the shipped line model fine-tuned on lines of real pen digits and amounts (LINE_FROM, LINE_FT_*)
+	$(PY) -m train.finetune_line
 
 train-line-model: $(VENV)/.dev  ## the CTC line model behind /api/v1/read (LINE_MEMBERS, LINE_EPOCHS, LINES override)
 	$(PY) -m train.line_model

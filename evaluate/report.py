@@ -176,8 +176,31 @@ def classifier_section(card: dict) -> list[str]:
     ]
 
 
+def line_stage(card: dict) -> str:
+    """The make target that trained the line model."""
+    return "finetune-line-model" if "fine_tuned" in card else "train-line-model"
+
+
+def line_training_row(card: dict) -> tuple[str, str]:
+    """How the line model was made: from scratch, or fine-tuned from an earlier line model."""
+    training, took = card["training"], minutes(card["training_seconds"])
+    if tuned := card.get("fine_tuned"):
+        return (
+            "training (`make finetune-line-model`)",
+            f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
+            f"{tuned['lines']:,} lines of MNIST, pen redraws and {tuned['real_digits']:,} renders of real pen "
+            f"digits, {pct(tuned['marks'], 0)} with separators and as many with a trailing mark",
+        )
+    return (
+        "training (`make train-line-model`)",
+        f"{took} for all members, {training['epochs']} epochs each on {training['lines']:,} lines of "
+        f"1–{training['max_digits']} digits ({pct(training['touching_share'], 0)} touching; "
+        f"{training['pen_digits']:,} pen digits)",
+    )
+
+
 def line_model_section(card: dict) -> list[str]:
-    parity, training = card["parity_with_keras"], card["training"]
+    parity = card["parity_with_keras"]
     exact = card["validation_lines_read_exactly"]
     rows = [
         (
@@ -192,19 +215,14 @@ def line_model_section(card: dict) -> list[str]:
             f"max \\|Δp\\| {parity['max_abs_probability_diff']:.1e}",
         ),
         *quantization_rows(card, line_agreement),
-        (
-            "training (`make train-line-model`)",
-            f"{minutes(card['training_seconds'])} for all members, {training['epochs']} epochs each on "
-            f"{training['lines']:,} lines of 1–{training['max_digits']} digits "
-            f"({pct(training['touching_share'], 0)} touching; {training['pen_digits']:,} pen digits)",
-        ),
+        line_training_row(card),
     ]
     if "version" in card:
         rows.append(("version (sha256 prefix), opset", f"`{card['version']}`, {card['opset']}"))
     return [
         "## The line model (behind `/read`)",
         "",
-        stamp(card, "line_model", "`make train-line-model` and `make export`"),
+        stamp(card, "line_model", f"`make {line_stage(card)}` and `make export`"),
         "",
         *table(("", ""), ("---", "---"), rows),
     ]

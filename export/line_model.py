@@ -22,7 +22,6 @@ from export.classifier import ARTIFACTS_DIR, BUILD_DIR, OPSET, ExportError, to_o
 from train import line_model as training
 
 PARITY_LINES = 1000
-MAX_FRAME_DIFF = 1e-5
 
 
 def with_softmax(model: keras.Model) -> keras.Model:
@@ -31,7 +30,7 @@ def with_softmax(model: keras.Model) -> keras.Model:
 
 
 def check_parity(model: keras.Model, session: line_model.LineModel, lines: np.ndarray) -> dict:
-    """Same frames (within MAX_FRAME_DIFF) and the same readings from Keras and onnxruntime, or ExportError."""
+    """Same frames (within contract.MAX_PROBABILITY_DIFF) and readings from Keras and onnxruntime, or ExportError."""
     keras_frames = model.predict(lines[..., None], batch_size=250, verbose=0)
     onnx_frames = np.concatenate([session.frames(lines[i : i + 250]) for i in range(0, len(lines), 250)])
     max_diff = float(np.abs(keras_frames - onnx_frames).max())
@@ -40,7 +39,7 @@ def check_parity(model: keras.Model, session: line_model.LineModel, lines: np.nd
         [r.digit for r in line_model.ctc_greedy(a)] != [r.digit for r in line_model.ctc_greedy(b)]
         for a, b in zip(keras_frames.reshape(-1, *flat), onnx_frames.reshape(-1, *flat), strict=True)
     )
-    if differ or max_diff > MAX_FRAME_DIFF:
+    if differ or max_diff > contract.MAX_PROBABILITY_DIFF:
         raise ExportError(f"ONNX differs from Keras: {differ} readings differ, max |dp| = {max_diff:.2e}")
     return {"lines": len(lines), "reading_disagreements": 0, "max_abs_probability_diff": max_diff}
 
@@ -96,6 +95,7 @@ def main() -> int:
         "parity_with_keras": parity,
         "training": trained["config"],
         "training_seconds": trained["training_seconds"],
+        **({"fine_tuned": trained["fine_tuned"]} if "fine_tuned" in trained else {}),
         "data_md5": mnist.data_md5s(),
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "measured": provenance.measured(),

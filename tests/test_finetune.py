@@ -1,4 +1,4 @@
-"""A tiny fine-tuning of the shipped classifier, then its export, through the real scripts."""
+"""Tiny fine-tunings of the shipped classifier and line model, then their exports, through the real scripts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from digits import artifacts, contract
 from digits.classifier import Classifier
+from digits.line_model import LineModel
 from evaluate import report
 from tests.conftest import run_stage
 
@@ -40,3 +41,36 @@ def test_fine_tuning_starts_from_the_shipped_onnx_members_and_exports_like_a_tra
     assert card["test"]["accuracy"] > 0.97, "a short fine-tuning at a small rate keeps the shipped model's reading"
     page = "\n".join(report.classifier_section(card))
     assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page and "`make finetune`" in page
+
+
+@pytest.mark.slow
+def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports_like_a_training(
+    mnist_dir: Path, unipen_dir: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "LINE_FT_EPOCHS": "1", "LINE_MEMBERS": "1", "LINE_FT_LINES": "300", "UNIPEN": "100",
+           "PEN_DIGITS": "100", "VALIDATION_LINES": "200", "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path),
+           "MNIST_DIR": str(mnist_dir), "UNIPEN_DIR": str(unipen_dir)}  # fmt: skip
+    tuned = run_stage("train.finetune_line", env)
+    assert tuned.returncode == 0, tuned.stdout[-2000:] + tuned.stderr[-2000:]
+    training = json.loads((tmp_path / "line_model_training.json").read_text())
+    lineage = training["fine_tuned"]
+    assert lineage["from_version"] == LineModel(artifacts.LINE_MODEL).version
+    assert lineage["rebuilt_max_abs_diff"] <= contract.MAX_PROBABILITY_DIFF, "they read as the shipped float model"
+    assert lineage["validation_exact_accuracy_before"][0] >= 0.9, "the rebuilt member reads lines as shipped"
+    assert lineage["lines"] == 300 and lineage["real_digits"] == 100
+    assert len(training["members"]) == 1 and len(training["members"][0]["history"]["loss"]) == 1
+
+    export = run_stage("export.line_model", env)
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    card = json.loads((tmp_path / "line_model.json").read_text())
+    assert card["fine_tuned"]["from_version"] == lineage["from_version"], "the card names the model it came from"
+    assert card["parity_with_keras"]["reading_disagreements"] == 0 and card["members"] == 1
+    page = "\n".join(report.line_model_section(card))
+    assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page
+    assert "`make finetune-line-model`" in page
+
+
+def test_fine_tuning_refuses_the_test_sites(mnist_dir: Path, unipen_dir: Path) -> None:
+    env = {**os.environ, "FT_SITES": "syn,val", "MNIST_DIR": str(mnist_dir), "UNIPEN_DIR": str(unipen_dir)}
+    refused = run_stage("train.finetune", env)
+    assert refused.returncode == 2 and "['val'] are not training or validation sites" in refused.stderr

@@ -197,6 +197,26 @@ def test_tiny_line_model_train_then_export(mnist_dir: Path, tmp_path: Path) -> N
     assert frames.shape == (1, 2, 20, contract.LINE_CLASSES)
 
 
+def test_amount_marks_are_drawn_beside_the_digits_and_left_out_of_the_text(mnist_test) -> None:
+    """Separators and trailing marks put ink on the line; the line's text stays its digits."""
+    from train import line_model as training
+
+    rng = np.random.default_rng(5)
+    for char in training.SEPARATORS + training.TRAILING:
+        canvas = np.zeros((88, 200), dtype=np.float32)
+        width = training.mark(canvas, char, 50.0, 40.0, rng)
+        columns = np.flatnonzero(canvas.max(axis=0) > 0.35)
+        assert 0 < width < 1.6 * 40 and columns.size, char  # ".-" is two marks
+        assert columns.min() >= 50 - 8 and columns.max() <= 50 + width + 8, f"{char} drawn where it was asked"
+    images, labels = mnist_test
+    digits = images[:300] / np.float32(255)
+    plain, _ = training.make_lines(digits, labels[:300], 60, seed=9)
+    marked, marked_targets = training.make_lines(digits, labels[:300], 60, seed=9, marks=1.0)
+    assert set(np.unique(marked_targets)) <= set(range(contract.LINE_CLASSES)), "the text holds digits and blanks"
+    ink = lambda lines: np.mean([np.flatnonzero(line.any(axis=0)).size for line in lines])  # noqa: E731
+    assert ink(marked) > ink(plain), "the marks widen the lines"
+
+
 def test_served_line_model_is_the_int8_quantisation_of_the_float_model(mnist_test) -> None:
     """The served file is quantised (int8 weights, QDQ), made from the float file its card names, and reads alike."""
     assert DEFAULT_LINE_MODEL == artifacts.LINE_MODEL_INT8

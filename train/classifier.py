@@ -207,7 +207,8 @@ def training_set(
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], drawn])
         y_train = np.concatenate([y_train, drawn_labels])
     if CONFIG.unipen:
-        print(f"rendering {CONFIG.unipen} real pen digits of the UNIPEN sites {', '.join(unipen.TRAIN_SITES)}")
+        sites = ", ".join(sorted({sample.site for sample in samples}))
+        print(f"rendering {CONFIG.unipen} real pen digits of the UNIPEN sites {sites}")
         real, real_labels = unipen.training_digits(samples, CONFIG.unipen, CONFIG.seed)
         weights = np.concatenate([np.ones(len(y_train)), np.full(len(real_labels), CONFIG.unipen_weight)])
         x_train = np.concatenate([contract.as_model_input(x_train)[..., 0], real])

@@ -1,12 +1,11 @@
 """Fine-tune the shipped classifier on real pen digits and their styles, MNIST and the pen redraws rehearsed.
 
-Starts from the float ONNX ensemble that ships (FROM, by default artifacts/model.onnx). tf2onnx folded each
-batch-norm into its convolution, so every member is rebuilt with the training architecture: the convolutions
-take the folded weights, the batch-norms become a frozen identity carrying the folded bias. Each member then
+Starts from the float ONNX ensemble that ships (FROM, by default artifacts/model.onnx), every member
+rebuilt with the training architecture (train.rebuild) and checked to read as that file. Each member then
 trains FT_EPOCHS epochs on train.classifier's training set (UNIPEN renders included; UNIPEN=20000 by
 default here) at a small, halving learning rate. Writes build/model.keras and build/training.json as
-train.classifier does, so `make export` takes it from there. Knobs: FT_EPOCHS, FT_LEARNING_RATE, FROM,
-UNIPEN, SUBSET, MEMBERS (the first N members only, for tests), OUT_DIR.
+train.classifier does, so `make export` takes it from there. Knobs: FT_EPOCHS, FT_LEARNING_RATE, FT_SITES,
+FROM, UNIPEN, SUBSET, MEMBERS (the first N members only, for tests), OUT_DIR.
 """
 
 from __future__ import annotations
@@ -21,14 +20,12 @@ import numpy as np
 
 os.environ.setdefault("UNIPEN", "20000")  # the point of fine-tuning: the real strokes and their styles
 import keras
-import onnx
-from keras import layers
-from onnx import numpy_helper
 
 from datasets import mnist, reports_missing_data, unipen
 from digits import artifacts, contract
 from digits.classifier import Classifier
 from train import classifier as base
+from train import rebuild
 from train.classifier import CONFIG, ROOT
 
 
@@ -40,10 +37,11 @@ class FineTuneConfig:
     epochs: int = 4  # a 4th epoch at an eighth of the rate: MNIST validation 24 -> 21 errors in one run, styles kept
     learning_rate: float = 3e-4  # about twice where the original training ended: the styles need to move weights
     lr_decay_per_epoch: float = 0.5
+    sites: tuple[str, ...] = unipen.TRAIN_SITES  # FT_SITES=...,gmd,tos: a last refit on the validation sites too
 
     @classmethod
     def from_env(cls) -> FineTuneConfig:
-        """The defaults, overridden by FROM, FT_EPOCHS and FT_LEARNING_RATE."""
+        """The defaults, overridden by FROM, FT_EPOCHS, FT_LEARNING_RATE and FT_SITES (comma-separated)."""
         settings: dict = {}
         if "FROM" in os.environ:
             settings["start"] = os.environ["FROM"]
@@ -51,47 +49,12 @@ class FineTuneConfig:
             settings["epochs"] = int(os.environ["FT_EPOCHS"])
         if "FT_LEARNING_RATE" in os.environ:
             settings["learning_rate"] = float(os.environ["FT_LEARNING_RATE"])
+        if "FT_SITES" in os.environ:
+            settings["sites"] = tuple(os.environ["FT_SITES"].split(","))
         return cls(**settings)
 
 
 FINE_TUNE = FineTuneConfig.from_env()
-
-
-def folded_members(path: Path) -> list[dict]:
-    """Each member's folded convolutions (weights, bias) in graph order, and its dense layer, from an ONNX ensemble."""
-    graph = onnx.load(path).graph
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    members: dict[int, dict] = {}
-
-    def member(name: str) -> dict:  # tf2onnx keeps Keras' scopes: ".../member_2_1/conv2d_14_1/..."
-        index = int(name.split("/member_")[1].split("_")[0])
-        return members.setdefault(index, {"conv": []})
-
-    for node in graph.node:
-        weights = [name for name in node.input if name in values]
-        if node.op_type == "Conv":
-            member(node.input[1])["conv"].append((values[node.input[1]], values[node.input[2]]))
-        elif node.op_type == "MatMul" and weights:
-            member(weights[0])["kernel"] = values[weights[0]]
-        elif node.op_type == "Add" and weights and "dense" in weights[0]:
-            member(weights[0])["bias"] = values[weights[0]]
-    return [members[i] for i in sorted(members)]
-
-
-def rebuilt_member(folded: dict, name: str) -> keras.Model:
-    """The training architecture holding a member's folded weights; batch-norms frozen as identities plus bias."""
-    model = base.build_member(name)
-    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
-    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
-    if len(convs) != len(folded["conv"]):
-        raise ValueError(f"{len(folded['conv'])} convolutions in the ONNX member, {len(convs)} in the architecture")
-    for conv, norm, (kernel, bias) in zip(convs, norms, folded["conv"], strict=True):
-        conv.set_weights([kernel.transpose(2, 3, 1, 0)])  # ONNX OIHW -> Keras HWIO
-        norm.set_weights([np.ones_like(bias), bias, np.zeros_like(bias), np.full_like(bias, 1 - norm.epsilon)])
-        norm.trainable = False  # frozen: inference mode, so it stays the identity the folding assumes
-    [dense] = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
-    dense.set_weights([folded["kernel"], folded["bias"]])
-    return model
 
 
 def check_parity(rebuilt: keras.Model, start: Path, images: np.ndarray) -> float:
@@ -121,7 +84,11 @@ def main() -> int:
     """Fine-tune every member of FROM, score validation and test once, write the Keras ensemble and its report."""
     started = time.time()
     start = Path(FINE_TUNE.start)
-    samples = unipen.load("digits", unipen.TRAIN_SITES)  # fails early if missing
+    if leaked := sorted(set(FINE_TUNE.sites) - set(unipen.TRAIN_SITES + unipen.VALIDATION_SITES)):
+        print(f"fine-tuning refused: {leaked} are not training or validation sites (test sites are read once)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    samples = unipen.load("digits", FINE_TUNE.sites)  # fails early if missing
     train_images, train_labels = mnist.load_split("train")
     test_images, test_labels = mnist.load_split("test")
     (x_train, y_train), (x_val, y_val) = base.split_train_validation(train_images, train_labels)
@@ -129,8 +96,7 @@ def main() -> int:
     train_ds = base.make_dataset(x_train, y_train, training=True, weights=weights)
     val_ds = base.make_dataset(x_val, y_val, training=False)
 
-    folded = folded_members(start)
-    members = [rebuilt_member(member, f"member_{i}") for i, member in enumerate(folded)]
+    members = rebuild.rebuilt_members(start, "member", base.build_member)
     try:
         parity = check_parity(base.build_ensemble(members), start, x_val[:1000])
     except ValueError as exc:

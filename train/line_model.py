@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import cv2
 import keras
 import tensorflow as tf
 from keras import layers
@@ -67,13 +68,58 @@ CONFIG = LineModelConfig.from_env()
 OUT_DIR = Path(os.environ.get("OUT_DIR", ROOT / "build"))
 
 
-def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """Digits (float 28x28, white on black) side by side at random sizes, baselines and gaps."""
+SEPARATORS = (".", ",", "'")  # between thousands
+# After an amount. Not a slash: taught as blank, it made the model drop slanted 1s (MNIST numbers 378 -> 370
+# of 400 on validation) and still read the evaluation's trailing slash as 1.
+TRAILING = ("-", "=", ".-", ".", ",")
+
+
+def mark(canvas: np.ndarray, char: str, left: float, height: float, rng: np.random.Generator) -> float:
+    """Draw a separator or trailing mark at `left` on a line of digits `height` tall; return its width.
+
+    Not a digit, so not in the line's text: the model learns to read it as blank. Drawn by this
+    training generator only (datasets.amounts draws the evaluation's marks its own way).
+    """
+    base, pen = canvas.shape[0] / 2 + height / 2, max(2, round(height * rng.uniform(0.07, 0.16)))
+    width = height * rng.uniform(0.25, 0.6)
+
+    def line(x0: float, y0: float, x1: float, y1: float) -> None:
+        cv2.line(canvas, (round(x0), round(y0)), (round(x1), round(y1)), 1.0, pen, cv2.LINE_AA)
+
+    if char == ".":
+        width = pen * rng.uniform(1.0, 1.6)
+        cv2.circle(canvas, (round(left + width / 2), round(base - width / 2)), round(width / 2), 1.0, -1, cv2.LINE_AA)
+    elif char == ",":
+        width = height * rng.uniform(0.1, 0.25)
+        line(left + width, base - rng.uniform(0.0, 0.1) * height, left, base + rng.uniform(0.15, 0.35) * height)
+    elif char == "'":
+        width = height * rng.uniform(0.05, 0.2)
+        top = base - height * rng.uniform(0.9, 1.1)
+        line(left + width, top, left, top + rng.uniform(0.2, 0.4) * height)
+    elif char in ("-", "="):
+        for y in [rng.uniform(0.35, 0.6)] if char == "-" else [rng.uniform(0.25, 0.4), rng.uniform(0.55, 0.7)]:
+            line(left, base - y * height, left + width, base - (y + rng.uniform(-0.08, 0.08)) * height)
+    else:  # ".-": a full stop, then a dash after it
+        first, gap = mark(canvas, char[0], left, height, rng), height * rng.uniform(0.05, 0.2)
+        return first + gap + mark(canvas, "-", left + first + gap, height, rng)
+    return width
+
+
+def compose(digits: list[np.ndarray], rng: np.random.Generator, marks: float = 0.0) -> np.ndarray:
+    """Digits (float 28x28, white on black) side by side at random sizes, baselines and gaps.
+
+    With probability `marks`, the line is written as an amount: thousands separators, a trailing mark.
+    """
     height = 40.0  # about twice MNIST's scale, so the line normalisation shrinks as it does for users
     touching = rng.random() < CONFIG.touching_share
-    canvas = np.zeros((int(height * 2.2), int(height * 1.4 * len(digits) + height)), dtype=np.float32)
-    cursor = height * 0.3
-    for digit in digits:
+    separator = str(rng.choice(SEPARATORS)) if marks and rng.random() < marks else ""  # no draw when off
+    trailing = str(rng.choice(TRAILING)) if marks and rng.random() < marks else ""
+    canvas = np.zeros((int(height * 2.2), int(height * 1.4 * len(digits) + height * 4)), dtype=np.float32)
+    cursor = right = height * 0.3  # where the next digit goes; where the last one ended
+    for k, digit in enumerate(digits):
+        if k and separator and (len(digits) - k) % 3 == 0:  # a mark sits beside its digits, not over them
+            cursor = right + height * rng.uniform(0.05, 0.2)
+            cursor += mark(canvas, separator, cursor, height, rng) + height * rng.uniform(0.05, 0.2)
         rows, cols = np.nonzero(digit > 0.1)
         crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         scale = height * rng.uniform(*CONFIG.size_range) / crop.shape[0]
@@ -83,7 +129,10 @@ def compose(digits: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
         left = int(max(cursor, 0))
         region = canvas[top : top + size[1], left : left + size[0]]
         np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
-        cursor = left + size[0] + height * rng.uniform(*(CONFIG.gap_touching if touching else CONFIG.gap_apart))
+        right = left + size[0]
+        cursor = right + height * rng.uniform(*(CONFIG.gap_touching if touching else CONFIG.gap_apart))
+    if trailing:
+        mark(canvas, trailing, right + height * rng.uniform(0.05, 0.3), height, rng)
     return canvas
 
 
@@ -96,9 +145,9 @@ def _share(images: np.ndarray, labels: np.ndarray) -> None:
     _pool = (images, labels)
 
 
-def _compose_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _compose_chunk(args: tuple[int, int, float]) -> tuple[np.ndarray, np.ndarray]:
     """`count` lines (padded to CONFIG.line_width) and their labels (digit + 1, padded with blanks)."""
-    count, seed = args
+    count, seed, marks = args
     images, labels = _pool
     rng = np.random.default_rng(seed)
     lines = np.zeros((count, contract.IMAGE_SIZE, CONFIG.line_width), dtype=np.float32)
@@ -107,7 +156,7 @@ def _compose_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         while True:
             digits = int(rng.integers(1, CONFIG.max_digits + 1))
             picks = rng.integers(0, len(images), size=digits)
-            canvas = compose([images[k] for k in picks], rng)
+            canvas = compose([images[k] for k in picks], rng, marks)
             line = preprocess.normalize_line(canvas, canvas > 0.35)
             if line.shape[1] <= CONFIG.line_width:
                 break
@@ -116,10 +165,12 @@ def _compose_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return lines, targets
 
 
-def make_lines(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """`count` lines composed from these digits (float [N,28,28]), in parallel on every core."""
+def make_lines(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int, marks: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """`count` lines composed from these digits (float [N,28,28]), in parallel on every core; `marks`: see compose."""
     sizes = [len(c) for c in np.array_split(np.arange(count), max(1, count // 2000))]
-    jobs = [(n, seed + i) for i, n in enumerate(sizes)]
+    jobs = [(n, seed + i, marks) for i, n in enumerate(sizes)]
     with ProcessPoolExecutor(max_workers=os.cpu_count(), initializer=_share, initargs=(images, labels)) as pool:
         parts = list(pool.map(_compose_chunk, jobs))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -242,17 +293,22 @@ def main() -> int:
     images, labels = mnist.load_split("train")
     members, reports = zip(*(train_member(index, images, labels) for index in range(CONFIG.members)), strict=True)
     model = stack_members(list(members))
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    model.save(OUT_DIR / "line_model.keras")
     report = {
         "config": asdict(CONFIG),
         "parameters": int(model.count_params()),
         "training_seconds": round(sum(r["training_seconds"] for r in reports), 1),
         "members": reports,
     }
+    write_outputs(model, report)
+    return 0
+
+
+def write_outputs(model: keras.Model, report: dict) -> None:
+    """The stacked members as build/line_model.keras and their report beside it, for `make export`."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    model.save(OUT_DIR / "line_model.keras")
     (OUT_DIR / "line_model_training.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {OUT_DIR / 'line_model.keras'} and {OUT_DIR / 'line_model_training.json'}")
-    return 0
 
 
 if __name__ == "__main__":

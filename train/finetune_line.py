@@ -1,0 +1,139 @@
+"""Fine-tune the shipped CTC line model on lines of real pen digits, written as amounts too, MNIST rehearsed.
+
+Starts from the float ONNX line model that ships (LINE_FROM, by default artifacts/line_model.onnx), its
+members rebuilt in the training architecture (train.rebuild). The lines are composed as `make
+train-line-model` composes them, from a pool that adds renders of the UNIPEN training sites' digits (their
+styles included) to MNIST and the pen redraws; a share of them written as amounts, with separators and
+trailing marks the model must read as nothing. Writes build/line_model.keras and its report, as
+train.line_model does, so `make export` takes it from there. Knobs: LINE_FROM, LINE_FT_EPOCHS,
+LINE_FT_LEARNING_RATE, LINE_FT_LINES, LINE_FT_MARKS, UNIPEN, LINE_MEMBERS (the first N members only, for
+tests), VALIDATION_LINES, OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+
+from datasets import mnist, redraws, reports_missing_data, unipen
+from digits import artifacts, contract
+from digits.line_model import LineModel
+from train import line_model as base
+from train import rebuild
+from train.classifier import ROOT
+from train.line_model import CONFIG
+
+
+@dataclass(frozen=True)
+class LineFineTuneConfig:
+    """The settings a line-model fine-tuning adds to train.line_model's; the card records both."""
+
+    start: str = str(artifacts.LINE_MODEL)  # the float model, not its INT8 quantisation
+    epochs: int = 2
+    learning_rate: float = 5e-4  # about where the original training ended (2e-3 decayed): move, don't relearn
+    lr_decay_per_epoch: float = 0.5
+    lines: int = 30_000
+    real_digits: int = 20_000  # renders of the training sites' digits in the pool, with their styles
+    marks: float = 0.4  # a line's chance of separators, and again of a trailing mark
+    sites: tuple[str, ...] = unipen.TRAIN_SITES
+
+    @classmethod
+    def from_env(cls) -> LineFineTuneConfig:
+        """The defaults, overridden by LINE_FROM, LINE_FT_EPOCHS, LINE_FT_LEARNING_RATE, LINE_FT_LINES, LINE_FT_MARKS
+        and UNIPEN."""
+        knobs = {"start": ("LINE_FROM", str), "epochs": ("LINE_FT_EPOCHS", int), "lines": ("LINE_FT_LINES", int),
+                 "learning_rate": ("LINE_FT_LEARNING_RATE", float), "marks": ("LINE_FT_MARKS", float),
+                 "real_digits": ("UNIPEN", int)}  # fmt: skip
+        return cls(**{name: kind(os.environ[var]) for name, (var, kind) in knobs.items() if var in os.environ})
+
+
+FINE_TUNE = LineFineTuneConfig.from_env()
+
+
+def check_parity(members: list[keras.Model], start: Path, lines: np.ndarray) -> float:
+    """The rebuilt members read as the ONNX file they came from (max |dp| of their frames), or ValueError."""
+    stacked = base.stack_members(members)
+    frames = keras.ops.softmax(stacked.predict(lines[..., None], batch_size=250, verbose=0)).numpy()
+    diff = float(np.abs(frames - LineModel(start).frames(lines)).max())
+    if diff > contract.MAX_PROBABILITY_DIFF:
+        raise ValueError(f"the members rebuilt from {start} differ from it: max |dp| = {diff:.2e}")
+    return diff
+
+
+def pool(images: np.ndarray, labels: np.ndarray, samples: list[unipen.Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """The digits lines are composed from: MNIST's training split augmented, pen redraws, UNIPEN renders."""
+    drawn, drawn_labels = redraws.redraws(images, labels, min(CONFIG.pen_digits, len(images)), CONFIG.seed)
+    real, real_labels = unipen.training_digits(samples, FINE_TUNE.real_digits, CONFIG.seed)
+    digits = np.concatenate([base.augmented(images), drawn, real])
+    return digits, np.concatenate([labels, drawn_labels, real_labels])
+
+
+def fine_tune_member(model: keras.Model, index: int, train, val) -> dict:
+    """FINE_TUNE.epochs epochs at a halving rate; the last epoch's weights are kept."""
+    keras.utils.set_random_seed(CONFIG.seed + 100 + index)
+    model.compile(optimizer=keras.optimizers.Adam(FINE_TUNE.learning_rate), loss=keras.losses.CTC())
+    rate = keras.callbacks.LearningRateScheduler(
+        lambda epoch: FINE_TUNE.learning_rate * FINE_TUNE.lr_decay_per_epoch**epoch
+    )
+    print(f"\nFine-tuning line model member {index + 1}", flush=True)
+    history = model.fit(train, validation_data=val, epochs=FINE_TUNE.epochs, callbacks=[rate], verbose=2)
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+@reports_missing_data
+def main() -> int:
+    """Fine-tune every member of LINE_FROM, check each on validation lines, write them as one model and a report."""
+    started = time.time()
+    start = Path(FINE_TUNE.start)
+    samples = unipen.load("digits", FINE_TUNE.sites)  # fails early if missing
+    images, labels = mnist.load_split("train")
+    train_idx, val_idx = mnist.train_validation_indices(len(images))
+    x_val, y_val = base.make_lines(images[val_idx] / np.float32(255), labels[val_idx], CONFIG.validation_lines,
+                                   CONFIG.seed + 10_000)  # fmt: skip
+    members = rebuild.rebuilt_members(start, "reader", base.build_member)
+    try:
+        parity = check_parity(members, start, x_val[:500])
+    except ValueError as exc:
+        print(f"fine-tuning refused: {exc}", file=sys.stderr)
+        return 1
+    members = members[: CONFIG.members]
+    before = [base.exact_accuracy(m, x_val, y_val) for m in members]
+
+    digits, digit_labels = pool(images[train_idx], labels[train_idx], samples)
+    x_train, y_train = base.make_lines(digits, digit_labels, FINE_TUNE.lines, CONFIG.seed, FINE_TUNE.marks)
+    print(f"{len(x_train)} lines composed in {time.time() - started:.0f} s", flush=True)
+    train = base.batches_by_width(x_train, y_train, shuffle=True)
+    val = base.batches_by_width(x_val, y_val, shuffle=False)
+    reports = []
+    for index, member in enumerate(members):
+        history = fine_tune_member(member, index, train, val)
+        accuracy = base.exact_accuracy(member, x_val, y_val)
+        print(f"validation lines read exactly: {before[index]:.2%} -> {accuracy:.2%}", flush=True)
+        reports.append({"seed": CONFIG.seed + 100 + index, "validation_exact_accuracy": accuracy, "history": history})
+
+    lineage = {**asdict(FINE_TUNE), "from_version": LineModel(start).version, "rebuilt_max_abs_diff": parity,
+               "validation_exact_accuracy_before": before}  # fmt: skip
+    if start.resolve().is_relative_to(ROOT):  # the card names the repository's file, not this machine's path
+        lineage["start"] = str(start.resolve().relative_to(ROOT))
+    model = base.stack_members(members)
+    report = {
+        "config": {**asdict(CONFIG), "members": len(members)},
+        "fine_tuned": lineage,
+        "parameters": int(model.count_params()),
+        "training_seconds": round(time.time() - started, 1),
+        "members": reports,
+    }
+    base.write_outputs(model, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
