@@ -124,7 +124,8 @@ def training_row(card: dict) -> tuple[str, str]:
         return (
             "training (`make finetune`)",
             f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
-            f"MNIST, {training['redraws_used']:,} pen redraws and {training['unipen']:,} renders of real pen digits",
+            f"MNIST, {training['redraws_used']:,} pen redraws and {training['unipen']:,} renders of real pen digits"
+            + (f" of the UNIPEN sites {', '.join(tuned['sites'])}" if "sites" in tuned else ""),
         )
     return ("training (`make train`)", f"{took}, {training['epochs']} epochs, {training['redraws']:,} pen redraws")
 

@@ -41,6 +41,7 @@ def test_fine_tuning_starts_from_the_shipped_onnx_members_and_exports_like_a_tra
     assert card["test"]["accuracy"] > 0.97, "a short fine-tuning at a small rate keeps the shipped model's reading"
     page = "\n".join(report.classifier_section(card))
     assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page and "`make finetune`" in page
+    assert "of the UNIPEN sites syn, apb, imp" in page, "the card says whose writing it learnt"
 
 
 @pytest.mark.slow

@@ -67,16 +67,10 @@ def check_parity(rebuilt: keras.Model, start: Path, images: np.ndarray) -> float
 
 
 def fine_tune_member(model: keras.Model, index: int, train_ds, val_ds) -> dict:
-    """FINE_TUNE.epochs epochs at a halving rate; the last epoch's weights are kept (no selection per member)."""
-    keras.utils.set_random_seed(CONFIG.seed + 100 + index)  # not the seeds the members were first trained with
-    model.compile(optimizer=keras.optimizers.Adam(FINE_TUNE.learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])  # fmt: skip
-    rate = keras.callbacks.LearningRateScheduler(
-        lambda epoch: FINE_TUNE.learning_rate * FINE_TUNE.lr_decay_per_epoch**epoch
-    )
+    """FINE_TUNE's epochs at its halving rate, from a seed the members were not first trained with; the history."""
     print(f"\nFine-tuning member {index + 1}", flush=True)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=FINE_TUNE.epochs, callbacks=[rate], verbose=2)
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return rebuild.fine_tune(model, train_ds, val_ds, FINE_TUNE, "sparse_categorical_crossentropy",
+                             seed=CONFIG.seed + 100 + index, metrics=("accuracy",))  # fmt: skip
 
 
 @reports_missing_data

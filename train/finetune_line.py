@@ -77,15 +77,9 @@ def pool(images: np.ndarray, labels: np.ndarray, samples: list[unipen.Sample]) -
 
 
 def fine_tune_member(model: keras.Model, index: int, train, val) -> dict:
-    """FINE_TUNE.epochs epochs at a halving rate; the last epoch's weights are kept."""
-    keras.utils.set_random_seed(CONFIG.seed + 100 + index)
-    model.compile(optimizer=keras.optimizers.Adam(FINE_TUNE.learning_rate), loss=keras.losses.CTC())
-    rate = keras.callbacks.LearningRateScheduler(
-        lambda epoch: FINE_TUNE.learning_rate * FINE_TUNE.lr_decay_per_epoch**epoch
-    )
+    """FINE_TUNE's epochs at its halving rate; the history."""
     print(f"\nFine-tuning line model member {index + 1}", flush=True)
-    history = model.fit(train, validation_data=val, epochs=FINE_TUNE.epochs, callbacks=[rate], verbose=2)
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return rebuild.fine_tune(model, train, val, FINE_TUNE, keras.losses.CTC(), seed=CONFIG.seed + 100 + index)
 
 
 @reports_missing_data

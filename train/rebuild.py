@@ -4,7 +4,7 @@ No Keras file of a shipped model is kept; its ONNX file is. tf2onnx folds a batc
 convolution into the convolution's weights and bias, and leaves one after a 1-D convolution as a scale and
 an offset. The rebuilt member takes the folded weights, and each batch-norm becomes a frozen layer doing
 exactly what the ONNX graph does there (identity plus bias, or the scale and offset), so it reads as the
-ONNX file does; `fine_tune` stages check that before they train.
+ONNX file does; the fine-tuning stages check that, then train each member with `fine_tune`.
 """
 
 from __future__ import annotations
@@ -82,6 +82,18 @@ def load_weights(model: keras.Model, steps: list[tuple[str, list[np.ndarray]]]) 
 def rebuilt_members(path, scope: str, build: Callable[[str], keras.Model]) -> list[keras.Model]:
     """Every member of the ONNX ensemble at `path`, rebuilt by `build(name)` and holding its weights."""
     return [load_weights(build(f"{scope}_{k}"), steps) for k, steps in enumerate(onnx_members(path, scope))]
+
+
+def fine_tune(model: keras.Model, train, val, config, loss, seed: int, metrics: tuple[str, ...] = ()) -> dict:
+    """config.epochs epochs from config.learning_rate, times config.lr_decay_per_epoch each epoch; the history.
+
+    The last epoch's weights are kept: no selection per member.
+    """
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=list(metrics))
+    rate = keras.callbacks.LearningRateScheduler(lambda epoch: config.learning_rate * config.lr_decay_per_epoch**epoch)
+    history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=[rate], verbose=2)
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
 def _expect(kind: str, wanted: str, layer: layers.Layer) -> None:
