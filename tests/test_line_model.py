@@ -197,8 +197,8 @@ def test_tiny_line_model_train_then_export(mnist_dir: Path, tmp_path: Path) -> N
     assert frames.shape == (1, 2, 20, contract.LINE_CLASSES)
 
 
-def test_amount_marks_are_drawn_beside_the_digits_and_left_out_of_the_text(mnist_test) -> None:
-    """Separators and trailing marks put ink on the line; the line's text stays its digits."""
+def test_amount_marks_are_drawn_where_asked_and_widen_the_lines(mnist_test) -> None:
+    """Separators and trailing marks are drawn where asked, beside the digits, and widen the lines."""
     from train import line_model as training
 
     rng = np.random.default_rng(5)
@@ -211,8 +211,7 @@ def test_amount_marks_are_drawn_beside_the_digits_and_left_out_of_the_text(mnist
     images, labels = mnist_test
     digits = images[:300] / np.float32(255)
     plain, _ = training.make_lines(digits, labels[:300], 60, seed=9)
-    marked, marked_targets = training.make_lines(digits, labels[:300], 60, seed=9, marks=1.0)
-    assert set(np.unique(marked_targets)) <= set(range(contract.LINE_CLASSES)), "the text holds digits and blanks"
+    marked, _ = training.make_lines(digits, labels[:300], 60, seed=9, marks=1.0)
     ink = lambda lines: np.mean([np.flatnonzero(line.any(axis=0)).size for line in lines])  # noqa: E731
     assert ink(marked) > ink(plain), "the marks widen the lines"
 
