@@ -177,11 +177,6 @@ def classifier_section(card: dict) -> list[str]:
     ]
 
 
-def line_stage(card: dict) -> str:
-    """The make target that trained the line model."""
-    return "finetune-line-model" if "fine_tuned" in card else "train-line-model"
-
-
 def line_training_row(card: dict) -> tuple[str, str]:
     """How the line model was made: from scratch, or fine-tuned from an earlier line model."""
     training, took = card["training"], minutes(card["training_seconds"])
@@ -223,7 +218,11 @@ def line_model_section(card: dict) -> list[str]:
     return [
         "## The line model (behind `/read`)",
         "",
-        stamp(card, "line_model", f"`make {line_stage(card)}` and `make export`"),
+        stamp(
+            card,
+            "line_model",
+            f"`make {'finetune-line-model' if 'fine_tuned' in card else 'train-line-model'}` and `make export`",
+        ),
         "",
         *table(("", ""), ("---", "---"), rows),
     ]

@@ -195,6 +195,16 @@ def test_tiny_line_model_train_then_export(mnist_dir: Path, tmp_path: Path) -> N
         np.zeros((1, 28, 40), dtype=np.float32)
     )  # checks the contract
     assert frames.shape == (1, 2, 20, contract.LINE_CLASSES)
+    from train import line_model as training
+    from train import rebuild
+
+    # What `make finetune-line-model` starts from: the members rebuilt from a fresh export read as it.
+    members = rebuild.rebuilt_members(tmp_path / "line_model.onnx", training.build_member)
+    lines = (np.random.default_rng(4).random((4, 28, 64)) > 0.8).astype(np.float32)
+    logits = training.stack_members(members).predict(lines[..., None], verbose=0)
+    rebuilt = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    exported = LineModel(tmp_path / "line_model.onnx").frames(lines)
+    assert np.abs(rebuilt - exported).max() <= contract.MAX_PROBABILITY_DIFF
 
 
 def test_amount_marks_are_drawn_where_asked_and_widen_the_lines(mnist_test) -> None:

@@ -90,7 +90,7 @@ def main() -> int:
     train_ds = base.make_dataset(x_train, y_train, training=True, weights=weights)
     val_ds = base.make_dataset(x_val, y_val, training=False)
 
-    members = rebuild.rebuilt_members(start, "member", base.build_member)
+    members = rebuild.rebuilt_members(start, base.build_member)
     try:
         parity = check_parity(base.build_ensemble(members), start, x_val[:1000])
     except ValueError as exc:

@@ -28,7 +28,6 @@ from digits import artifacts, contract
 from digits.line_model import LineModel
 from train import line_model as base
 from train import rebuild
-from train.classifier import ROOT
 from train.line_model import CONFIG
 
 
@@ -92,7 +91,7 @@ def main() -> int:
     train_idx, val_idx = mnist.train_validation_indices(len(images))
     x_val, y_val = base.make_lines(images[val_idx] / np.float32(255), labels[val_idx], CONFIG.validation_lines,
                                    CONFIG.seed + 10_000)  # fmt: skip
-    members = rebuild.rebuilt_members(start, "reader", base.build_member)
+    members = rebuild.rebuilt_members(start, base.build_member)
     try:
         parity = check_parity(members, start, x_val[:500])
     except ValueError as exc:
@@ -115,8 +114,8 @@ def main() -> int:
 
     lineage = {**asdict(FINE_TUNE), "from_version": LineModel(start).version, "rebuilt_max_abs_diff": parity,
                "validation_exact_accuracy_before": before}  # fmt: skip
-    if start.resolve().is_relative_to(ROOT):  # the card names the repository's file, not this machine's path
-        lineage["start"] = str(start.resolve().relative_to(ROOT))
+    if start.resolve().is_relative_to(base.ROOT):  # the card names the repository's file, not this machine's path
+        lineage["start"] = str(start.resolve().relative_to(base.ROOT))
     model = base.stack_members(members)
     report = {
         "config": {**asdict(CONFIG), "members": len(members)},

@@ -9,7 +9,9 @@ ONNX file does; the fine-tuning stages check that, then train each member with `
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,23 +19,32 @@ import onnx
 from keras import layers
 from onnx import numpy_helper
 
+# tf2onnx keeps Keras' scopes in weight names: ".../member_2_1/conv2d_14_1/..." is member 2's.
+MEMBER_SCOPE = re.compile(r"/([A-Za-z_]+)_(\d+)_1/")
 
-def onnx_members(path, scope: str) -> list[list[tuple[str, list[np.ndarray]]]]:
-    """Each member's weighted steps in graph order: ("conv", [OIHW kernel, bias or none]), ("scale", [mul, add]),
-    ("dense", [kernel, bias]). A member is named by tf2onnx after its Keras scope: ".../{scope}_2_1/conv2d/...".
+
+def onnx_members(path: Path) -> tuple[str, list[list[tuple[str, list[np.ndarray]]]]]:
+    """The members' scope name (as Keras named them) and each member's weighted steps in graph order:
+    ("conv", [OIHW kernel, bias or none]), ("scale", [mul, add]), ("dense", [kernel, bias]).
     """
     graph = onnx.load(path).graph
     values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    kernels = [MEMBER_SCOPE.search(node.input[1]) for node in graph.node if node.op_type == "Conv"]
+    if not kernels or not kernels[0]:
+        raise ValueError(f"{path}: no convolution named after a Keras member (scope_k)")
+    scope = kernels[0].group(1)
     members: dict[int, list] = {}
     for node in graph.node:
         constants = [values[name] for name in node.input if name in values]
+        if node.op_type not in ("Conv", "Mul", "MatMul", "Add") or not constants:
+            continue  # shapes and reshapes carry constants too, but no weights
         # By its weights' names: an activation may carry another member's name (tf2onnx shares the input's transpose).
         # A folded constant may have no name of its own: then the node's other names.
         named = [name for name in node.input if name in values and f"/{scope}_" in name] or [
             name for name in list(node.input) + list(node.output) if f"/{scope}_" in name
         ]
-        if node.op_type not in ("Conv", "Mul", "MatMul", "Add") or not constants or not named:
-            continue  # shapes and reshapes carry constants too, but no weights
+        if not named:
+            continue
         steps = members.setdefault(int(named[0].split(f"/{scope}_")[1].split("_")[0]), [])
         last = steps[-1] if steps else ("", [])
         if node.op_type == "Conv":
@@ -46,7 +57,7 @@ def onnx_members(path, scope: str) -> list[list[tuple[str, list[np.ndarray]]]]:
             last[1].append(constants[0].reshape(-1))
         else:
             raise ValueError(f"{path}: a weighted {node.op_type} node this rebuild does not know ({node.name})")
-    return [members[k] for k in sorted(members)]
+    return scope, [members[k] for k in sorted(members)]
 
 
 def load_weights(model: keras.Model, steps: list[tuple[str, list[np.ndarray]]]) -> keras.Model:
@@ -79,9 +90,10 @@ def load_weights(model: keras.Model, steps: list[tuple[str, list[np.ndarray]]]) 
     return model
 
 
-def rebuilt_members(path, scope: str, build: Callable[[str], keras.Model]) -> list[keras.Model]:
-    """Every member of the ONNX ensemble at `path`, rebuilt by `build(name)` and holding its weights."""
-    return [load_weights(build(f"{scope}_{k}"), steps) for k, steps in enumerate(onnx_members(path, scope))]
+def rebuilt_members(path: Path, build: Callable[[str], keras.Model]) -> list[keras.Model]:
+    """Every member of the ONNX ensemble at `path`, rebuilt by `build(name)` under its own name, with its weights."""
+    scope, members = onnx_members(path)
+    return [load_weights(build(f"{scope}_{k}"), steps) for k, steps in enumerate(members)]
 
 
 def fine_tune(model: keras.Model, train, val, config, loss, seed: int, metrics: tuple[str, ...] = ()) -> dict:
