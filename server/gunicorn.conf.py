@@ -41,20 +41,26 @@ logconfig_dict = logs.config_dict(_config.log_level, _config.access_log)
 control_socket_disable = True  # unused; it would be a file in $HOME, read-only in the container
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD_BYTES = 4 << 20  # above a paper photo's working arrays: those keep the heap's reuse (1 MiB cost ~10%)
+# A request's freed arrays stay in the heap for the next one: glibc would give back its top over 128 KiB,
+# and every request paid ~400 page faults re-taking it (a canvas's preprocessing 3.9 -> 2.7 ms).
+TRIM_THRESHOLD_BYTES = 8 << 20
 
 
 def post_fork(server, worker) -> None:
-    """Allocations of 4 MiB or more mapped on their own, so a decoded image's memory goes back when freed.
+    """Big allocations (4 MiB or more) mapped on their own, so a decoded image's memory goes back when freed.
 
     glibc otherwise raises that threshold after the first big free, and later images' buffers come from a
     heap that keeps what it held: a worker's peak could stack one big image on another's leftovers.
+    Up to TRIM_THRESHOLD_BYTES of freed heap stays for the next request.
     """
     libc = ctypes.util.find_library("c")
     if libc:  # glibc; another libc keeps its own policy
         with contextlib.suppress(AttributeError):
-            ctypes.CDLL(libc).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+            mallopt = ctypes.CDLL(libc).mallopt
+            mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+            mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
 
 
 def child_exit(server, worker) -> None:
