@@ -169,9 +169,21 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
         image = image.convert("LA")  # premultiplied grey + alpha: Pillow converts it to nothing else
     image = _reduce(image)
     if image.mode in ("LA", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
-        image = _flatten_alpha(image if image.mode == "RGBA" else image.convert("RGBA"))
-    elif image.mode not in ("L", "RGB"):
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        if alpha.getextrema()[0] == 255:
+            return _opaque_grey(rgba)
+        colours = np.asarray(rgba).view("<u4")[..., 0] & 0xFFFFFF  # each pixel's R, G and B, packed in one number
+        if (colours == colours.flat[0]).all():
+            return _one_colour_grey(np.asarray(alpha), tuple(np.asarray(rgba)[0, 0, :3].tolist()))
+        return _opaque_grey(_flatten_alpha(rgba))
+    if image.mode not in ("L", "RGB"):
         image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...
+    return _opaque_grey(image)
+
+
+def _opaque_grey(image: Image.Image) -> tuple[np.ndarray, bool]:
+    """_grey_pixels of an L, RGB or opaque RGBA image."""
     grey = image if image.mode == "L" else image.convert("L")
     light = _border_median(np.asarray(grey)) >= 128
     if image.mode != "L":
@@ -180,6 +192,22 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
         pick = ImageChops.darker if light else ImageChops.lighter
         grey = pick(pick(r, g), b)
     return np.asarray(grey), light
+
+
+def _one_colour_grey(alpha: np.ndarray, colour: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """_opaque_grey(_flatten_alpha(rgba)) of an RGBA image in one colour, its ink drawn by `alpha` alone.
+
+    Each pixel's flattened grey then depends on its alpha only: Pillow flattens the 256 alphas once and
+    a table maps the image's (a canvas export of black ink on transparency is such an image).
+    """
+    ramp = Image.frombytes("RGBA", (256, 1), bytes(level for a in range(256) for level in (*colour, a)))
+    ink_level = ramp.convert("L").getpixel((0, 0)) if alpha.any() else 0  # every pixel's level: the weighted mean
+    flat = _flatten_alpha(ramp, ink_level)
+    levels = np.asarray(flat.convert("L"))[0]
+    light = _median(levels[_edges(alpha)]) >= 128
+    r, g, b = flat.split()[:3]
+    pick = ImageChops.darker if light else ImageChops.lighter
+    return cv2.LUT(alpha, np.asarray(pick(pick(r, g), b))), light
 
 
 def _reduce(image: Image.Image) -> Image.Image:
@@ -199,21 +227,35 @@ def _reduce(image: Image.Image) -> Image.Image:
     return out
 
 
-def _flatten_alpha(rgba: Image.Image) -> Image.Image:
-    """Flatten onto a background the ink contrasts with (a canvas export is dark ink on transparency): opaque RGBA."""
-    alpha = rgba.getchannel("A")
-    if alpha.getextrema()[0] == 255:
-        return rgba
-    weights = np.asarray(alpha, dtype=np.float32).ravel()
-    levels = np.asarray(rgba.convert("L"), dtype=np.float32).ravel()
-    total = float(weights.sum())
-    ink_level = float(np.dot(levels, weights)) / total if total else 0.0
+def _flatten_alpha(rgba: Image.Image, ink_level: float | None = None) -> Image.Image:
+    """Flatten onto a background the ink contrasts with (a canvas export is dark ink on transparency): opaque RGBA.
+
+    The ink's level is the grey level's mean weighted by alpha, unless given.
+    """
+    if ink_level is None:
+        weights = np.asarray(rgba.getchannel("A"), dtype=np.float32).ravel()
+        levels = np.asarray(rgba.convert("L"), dtype=np.float32).ravel()
+        total = float(weights.sum())
+        ink_level = float(np.dot(levels, weights)) / total if total else 0.0
     background = (255, 255, 255, 255) if ink_level < 128 else (0, 0, 0, 255)
     return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba)
 
 
 def _border_median(grey: np.ndarray) -> float:
-    return float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+    return _median(_edges(grey))
+
+
+def _edges(pixels: np.ndarray) -> np.ndarray:
+    """The pixels along the four edges (the corners twice), as one row."""
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a 1-D array, by a partial sort (a fraction of its overhead)."""
+    middle = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, middle)[middle])
+    return float(np.mean(np.partition(values, (middle - 1, middle))[middle - 1 : middle + 1]))
 
 
 def _rows(pixels: np.ndarray | Image.Image, top: int, bottom: int) -> np.ndarray:
@@ -298,7 +340,7 @@ def _background(ink: np.ndarray) -> np.ndarray | np.float32:
     coarse = cv2.dilate(cv2.erode(coarse, window, borderType=edge), window, borderType=edge)
     coarse = cv2.blur(coarse, (3, 3), borderType=edge)  # scipy's uniform_filter(mode="nearest"), to ~1e-7
     if float(coarse.max() - coarse.min()) < FLAT_BACKGROUND:
-        return np.float32(np.median(coarse))  # a canvas or an evenly lit scan: one level will do
+        return np.float32(_median(coarse.ravel()))  # a canvas or an evenly lit scan: one level will do
     return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BILINEAR))
 
 

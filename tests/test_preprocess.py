@@ -216,6 +216,30 @@ def test_disk_filter_is_scipys_grey_erosion_and_dilation(radius: int) -> None:
     assert np.array_equal(preprocess._dilate(mask, preprocess.CROSS, iterations=2), twice)
 
 
+def test_one_colour_on_transparency_flattens_as_any_image() -> None:
+    """The table for ink drawn by alpha alone gives what flattening the whole image gives, pixel for pixel."""
+    rng = np.random.default_rng(5)
+    for k in range(60):
+        height, width = rng.integers(2, 60, 2)
+        pixels = np.zeros((height, width, 4), dtype=np.uint8)
+        pixels[..., :3] = rng.integers(0, 256, 3) if k % 2 else rng.integers(0, 256)  # a colour, or a grey
+        pixels[..., 3] = rng.integers(0, 256, (height, width)) * (rng.random((height, width)) < rng.random())
+        pixels[0, 0, 3] = 0  # not opaque, even by chance
+        image = Image.fromarray(pixels, "RGBA")
+        grey, light = preprocess._grey_pixels(image)
+        expected, expected_light = preprocess._opaque_grey(preprocess._flatten_alpha(image))
+        assert light == expected_light and np.array_equal(grey, expected)
+
+
+def test_medians_and_percentiles_are_numpys() -> None:
+    rng = np.random.default_rng(6)
+    for dtype in (np.uint8, np.float32):
+        for size in (1, 2, 3, 10, 101, 1120):
+            values = (rng.random(size) * 255).astype(dtype)
+            assert preprocess._median(values) == float(np.median(values))
+            assert preprocess._percentile(values, 90) == pytest.approx(float(np.percentile(values, 90)), rel=1e-6)
+
+
 @pytest.mark.parametrize("medium", ["canvas", "photo", "scanned"])
 def test_components_in_the_ink_window_are_the_whole_images(medium: str, mnist_test) -> None:
     """Labels found in the window around the ink are those of the whole image, threshold and numbering alike."""
