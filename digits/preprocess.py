@@ -175,7 +175,7 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
             return _opaque_grey(rgba)
         colours = np.asarray(rgba).view("<u4")[..., 0] & 0xFFFFFF  # each pixel's R, G and B, packed in one number
         if (colours == colours.flat[0]).all():
-            return _one_colour_grey(np.asarray(alpha), tuple(np.asarray(rgba)[0, 0, :3].tolist()))
+            return _one_colour_grey(np.asarray(alpha), rgba.getpixel((0, 0))[:3])
         return _opaque_grey(_flatten_alpha(rgba))
     if image.mode not in ("L", "RGB"):
         image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...

@@ -518,6 +518,8 @@ def speed_section(report: dict) -> list[str]:
                 "",
                 "The service against its decode-and-shrink ceiling, requests/s: "
                 + ", ".join(f"{medium} **{r:.2f}×**" for medium, r in h["service_over_ceiling"].items())
+                + " (the canvas ceiling with the model run too, and nothing else: "
+                + f"{h['ceiling_decode_forward']['requests_per_s'] / h['ceiling_decode']['requests_per_s']:.2f}×)"
                 + ". Images/s through `/predict/batch` against one image per request: "
                 + f"**{h['batch_over_single']:.2f}×**.",
             ]
