@@ -7,6 +7,7 @@ decode -> ink map (white ink on black, lighting removed) -> digit mask (threshol
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import struct
@@ -200,14 +201,25 @@ def _one_colour_grey(alpha: np.ndarray, colour: tuple[int, int, int]) -> tuple[n
     Each pixel's flattened grey then depends on its alpha only: Pillow flattens the 256 alphas once and
     a table maps the image's (a canvas export of black ink on transparency is such an image).
     """
-    ramp = Image.frombytes("RGBA", (256, 1), bytes(level for a in range(256) for level in (*colour, a)))
-    ink_level = ramp.convert("L").getpixel((0, 0)) if alpha.any() else 0  # every pixel's level: the weighted mean
-    flat = _flatten_alpha(ramp, ink_level)
-    levels = np.asarray(flat.convert("L"))[0]
+    levels, darkest, lightest = _flattened_alphas(colour, bool(alpha.any()))
     light = _median(levels[_edges(alpha)]) >= 128
+    return cv2.LUT(alpha, darkest if light else lightest), light
+
+
+@functools.lru_cache(maxsize=64)
+def _flattened_alphas(colour: tuple[int, int, int], inked: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each alpha, `colour` flattened as _flatten_alpha does: its grey level, darkest and lightest channel."""
+    ramp = np.empty((1, 256, 4), dtype=np.uint8)
+    ramp[..., :3], ramp[..., 3] = colour, np.arange(256)
+    ramp = Image.fromarray(ramp, "RGBA")
+    ink_level = ramp.convert("L").getpixel((0, 0)) if inked else 0  # every pixel's level: their weighted mean
+    flat = _flatten_alpha(ramp, ink_level)
     r, g, b = flat.split()[:3]
-    pick = ImageChops.darker if light else ImageChops.lighter
-    return cv2.LUT(alpha, np.asarray(pick(pick(r, g), b))), light
+    darkest, lightest = ImageChops.darker(ImageChops.darker(r, g), b), ImageChops.lighter(ImageChops.lighter(r, g), b)
+    tables = np.asarray(flat.convert("L"))[0], np.asarray(darkest), np.asarray(lightest)
+    for table in tables:
+        table.setflags(write=False)  # shared by every image of this colour
+    return tables
 
 
 def _reduce(image: Image.Image) -> Image.Image:
@@ -347,8 +359,9 @@ def _background(ink: np.ndarray) -> np.ndarray | np.float32:
 def _otsu(values: np.ndarray, zeros: int = 0) -> float:
     """Otsu's threshold of values in [0,1], as if `zeros` more values of 0 were among them."""
     bins = 128
-    # np.histogram's bins over [0, 1], counted with bincount: several times faster on a whole image.
-    hist = np.bincount(np.clip(values * bins, 0, bins - 1).astype(np.uint8).ravel(), minlength=bins)
+    # np.histogram's bins over [0, 1], counted on uint8 by OpenCV: several times faster on a whole image.
+    levels = np.clip(values * bins, 0, bins - 1).astype(np.uint8)
+    hist = cv2.calcHist([levels], [0], None, [bins], [0, bins]).ravel().astype(np.int64)
     hist[0] += zeros
     centres = (np.arange(bins) + 0.5) / bins
     weight_low = np.cumsum(hist)
