@@ -29,7 +29,7 @@ test: $(VENV)/.dev  ## the whole suite (needs MNIST_DIR and Debian's chromium)
 	$(PY) -m pytest
 
 test-runtime: $(VENV)/.runtime  ## the serving tests on the runtime packages alone (make test-runtime PYTHON=python3.12 VENV=.venv-3.12)
-	$(VENV)/bin/pip install $$(grep -E '^(pytest|requests|scipy)==' requirements-dev.txt)
+	$(VENV)/bin/pip install $$(grep -E '^(pytest|requests|scipy)==' requirements-dev.txt | cut -d'#' -f1)
 	$(PY) -m pytest -q -p no:cacheprovider $(RUNTIME_TESTS)
 
 lint: $(VENV)/.dev
