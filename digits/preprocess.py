@@ -41,6 +41,7 @@ BACKGROUND_GRID = 32  # cells per side of the coarse grid the background is esti
 BACKGROUND_WINDOW = 9  # cells
 FLAT_BACKGROUND = 0.03  # below this spread of levels, the background is one level
 STAGE_BOX = 3 * DIGIT_BOX  # stroke width is evened out at 3x the final scale: fine steps, small arrays
+OPENING = np.ones((BACKGROUND_WINDOW, BACKGROUND_WINDOW), np.uint8)  # the background's structuring element
 SPECK_FRACTION = 0.04  # components under 4% of the largest one's ink are specks
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is invalid, not half an image
@@ -296,9 +297,8 @@ def _peak(image: Image.Image) -> float:
 def _shrink(pixels: np.ndarray | Image.Image, side: int) -> np.ndarray:
     """Area-average down so the longer side is at most `side` (anti-aliased)."""
     height, width = pixels.shape[:2] if isinstance(pixels, np.ndarray) else (pixels.height, pixels.width)
-    factor = int(np.ceil(max(height, width) / side))
-    down, across = min(factor, height), min(factor, width)  # a 1 px strip stays 1 px high, and is still shrunk
-    if factor <= 1:
+    down, across = _blocks(height, width, side)
+    if max(down, across) <= 1:
         return _rows(pixels, 0, height)
     h, w = height // down * down, width // across * across
     # In strips, so a 40 MP image never has a whole copy: 40 MP of 16-bit is 80 MB, of float64 320 MB.
@@ -312,11 +312,16 @@ def _shrink(pixels: np.ndarray | Image.Image, side: int) -> np.ndarray:
     return np.concatenate(strips)
 
 
+def _blocks(height: int, width: int, side: int) -> tuple[int, int]:
+    """The rows and columns _shrink averages into one pixel, so the longer side is at most `side`."""
+    factor = -(-max(height, width) // side)
+    return min(factor, height), min(factor, width)  # a 1 px strip stays 1 px high, and is still shrunk
+
+
 def _block_means(pixels: np.ndarray, side: int) -> np.ndarray:
     """_shrink of a float32 array in memory, by OpenCV (its float sums: equal to ~1e-7)."""
     height, width = pixels.shape
-    factor = -(-max(height, width) // side)
-    down, across = min(factor, height), min(factor, width)
+    down, across = _blocks(height, width, side)
     rows, cols = height // down, width // across
     return cv2.resize(pixels[: rows * down, : cols * across], (cols, rows), interpolation=cv2.INTER_AREA)
 
@@ -348,7 +353,7 @@ def _background(ink: np.ndarray) -> np.ndarray | np.float32:
     coarse = _block_means(ink, BACKGROUND_GRID)
     # Opening removes strokes narrower than the window (a quarter of the image); light varies slower.
     # OpenCV's erosion then dilation, edges repeated: scipy's grey_opening(mode="nearest"), the same values.
-    window, edge = np.ones((BACKGROUND_WINDOW, BACKGROUND_WINDOW), np.uint8), cv2.BORDER_REPLICATE
+    window, edge = OPENING, cv2.BORDER_REPLICATE
     coarse = cv2.dilate(cv2.erode(coarse, window, borderType=edge), window, borderType=edge)
     coarse = cv2.blur(coarse, (3, 3), borderType=edge)  # scipy's uniform_filter(mode="nearest"), to ~1e-7
     if float(coarse.max() - coarse.min()) < FLAT_BACKGROUND:

@@ -225,6 +225,8 @@ def test_one_colour_on_transparency_flattens_as_any_image() -> None:
         pixels[..., :3] = rng.integers(0, 256, 3) if k % 2 else rng.integers(0, 256)  # a colour, or a grey
         pixels[..., 3] = rng.integers(0, 256, (height, width)) * (rng.random((height, width)) < rng.random())
         pixels[0, 0, 3] = 0  # not opaque, even by chance
+        if k % 5 == 0:
+            pixels[-1, -1, :3] = 255 - pixels[-1, -1, :3]  # a second colour: flattened the general way
         image = Image.fromarray(pixels, "RGBA")
         grey, light = preprocess._grey_pixels(image)
         expected, expected_light = preprocess._opaque_grey(preprocess._flatten_alpha(image))
