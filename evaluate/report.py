@@ -177,6 +177,13 @@ def classifier_section(card: dict) -> list[str]:
     ]
 
 
+def _soup(rates: list[float]) -> str:
+    """How several fine-tuning runs of one member became one, if they did."""
+    if len(rates) < 2:
+        return ""
+    return f"; once from each learning rate ({', '.join(f'{r:g}' for r in rates)}), weights averaged"
+
+
 def line_training_row(card: dict) -> tuple[str, str]:
     """How the line model was made: from scratch, or fine-tuned from an earlier line model."""
     training, took = card["training"], minutes(card["training_seconds"])
@@ -185,7 +192,8 @@ def line_training_row(card: dict) -> tuple[str, str]:
             "training (`make finetune-line-model`)",
             f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
             f"{tuned['lines']:,} lines of MNIST, pen redraws and {tuned['real_digits']:,} renders of real pen "
-            f"digits, {pct(tuned['marks'], 0)} with separators and as many with a trailing mark",
+            f"digits, {pct(tuned['marks'], 0)} with separators and as many with a trailing mark"
+            + _soup(tuned.get("learning_rates", [])),
         )
     return (
         "training (`make train-line-model`)",

@@ -59,7 +59,8 @@ def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports
     assert lineage["rebuilt_max_abs_diff"] <= contract.MAX_PROBABILITY_DIFF, "they read as the shipped float model"
     assert lineage["validation_exact_accuracy_before"][0] >= 0.9, "the rebuilt member reads lines as shipped"
     assert lineage["lines"] == 300 and lineage["real_digits"] == 100
-    assert len(training["members"]) == 1 and len(training["members"][0]["history"]["loss"]) == 1
+    assert len(training["members"]) == 1 and lineage["learning_rates"] == [5e-4, 2.5e-4]
+    assert [len(run["loss"]) for run in training["members"][0]["histories"]] == [1, 1], "one run per rate, averaged"
 
     export = run_stage("export.line_model", env)
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
@@ -69,6 +70,7 @@ def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports
     page = "\n".join(report.line_model_section(card))
     assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page
     assert "`make finetune-line-model`" in page
+    assert "once from each learning rate (0.0005, 0.00025), weights averaged" in page
 
 
 def test_fine_tuning_refuses_the_test_sites(mnist_dir: Path, unipen_dir: Path) -> None:
