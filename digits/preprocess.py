@@ -172,11 +172,12 @@ def _grey_pixels(image: Image.Image) -> tuple[np.ndarray, bool]:
     image = _reduce(image)
     if image.mode in ("LA", "PA", "RGBA", "RGBa") or (image.mode == "P" and "transparency" in image.info):
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")
-        (*colour, (least_alpha, _)) = rgba.getextrema()  # each band's (min, max), in one pass
-        if least_alpha == 255:
+        alpha = rgba.getchannel("A")
+        if alpha.getextrema()[0] == 255:
             return _opaque_grey(rgba)
-        if all(low == high for low, high in colour):  # every pixel has the same R, G and B
-            return _one_colour_grey(np.asarray(rgba.getchannel("A")), tuple(low for low, _ in colour))
+        colours = np.asarray(rgba).view("<u4")[..., 0] << 8  # each pixel's R, G and B packed, its alpha shifted out
+        if colours.min() == colours.max():
+            return _one_colour_grey(np.asarray(alpha), rgba.getpixel((0, 0))[:3])
         return _opaque_grey(_flatten_alpha(rgba))
     if image.mode not in ("L", "RGB"):
         image = image.convert("L" if image.mode == "1" else "RGB")  # CMYK, P, YCbCr, ...
