@@ -26,7 +26,8 @@ LINE_ASPECT = 2.0  # an image this many times wider than tall is a line of writi
 RULE_SPAN = 0.7  # a straight horizontal run over this share of such a line's width is a printed rule
 RULE_INK = 0.3  # of the strongest ink: a printed rule is often fainter than the pen
 RULE_SLOPE = 0.03  # of the height: how far a rule may drift over its length and still be found
-SIDE_SPAN = 0.6  # a vertical run over this share of the height that meets a rule is a box's side
+SIDE_SPAN = 0.6  # a vertical run over this share of the height that meets a rule at a corner is a box's side
+CORNER = 0.03  # of the width: how near a rule's end a box's side meets it (a digit's stem on a baseline is not)
 MAX_MARKS = 100  # separate marks a number may have (a few per digit); each costs a mask of the whole ink map
 
 
@@ -42,7 +43,7 @@ def without_rules(ink: np.ndarray) -> np.ndarray:
     """The ink map with printed rules erased: a baseline under a written line, a box around it.
 
     Only in a line of writing (much wider than tall), where no digit's stroke runs straight across most
-    of the width; a box's sides are the vertical runs that meet such a rule.
+    of the width; a box's sides are the vertical runs that meet such a rule at one of its ends.
     """
     height, width = ink.shape
     if width < LINE_ASPECT * height:
@@ -56,9 +57,21 @@ def without_rules(ink: np.ndarray) -> np.ndarray:
         return ink
     vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((round(SIDE_SPAN * height), 1), np.uint8))
     _, sides = cv2.connectedComponents(vertical)
-    meeting = np.unique(sides[(sides > 0) & (cv2.dilate(horizontal, np.ones((5, 5), np.uint8)) > 0)])
+    meeting = np.unique(sides[(sides > 0) & (cv2.dilate(_corners(horizontal), np.ones((5, 5), np.uint8)) > 0)])
     rules = cv2.dilate((horizontal & binary) | np.isin(sides, meeting).astype(np.uint8), np.ones((3, 3), np.uint8))
     return np.where(rules > 0, np.float32(0), ink)
+
+
+def _corners(rules: np.ndarray) -> np.ndarray:
+    """The rules' pixels near either end of each rule, where a box's sides meet them."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(rules)
+    near = max(2, round(CORNER * rules.shape[1]))
+    corners = np.zeros_like(rules)
+    for rule in range(1, count):
+        left, width = stats[rule, cv2.CC_STAT_LEFT], stats[rule, cv2.CC_STAT_WIDTH]
+        for ends in (slice(left, left + near), slice(max(left + width - near, 0), left + width)):
+            corners[:, ends] |= (labels[:, ends] == rule).astype(np.uint8)
+    return corners
 
 
 def segment(ink: np.ndarray, models: Models) -> tuple[list[Piece], np.ndarray]:

@@ -238,3 +238,19 @@ def test_rules_are_looked_for_only_in_a_line_of_writing() -> None:
     line[20:78, 50:56] = 1.0  # a 1 above it
     cleaned = segment.without_rules(line)
     assert cleaned[80:83].max() == 0 and np.array_equal(cleaned[20:77, 50:56], line[20:77, 50:56])
+
+
+def test_a_box_loses_its_sides_and_a_tall_stem_on_a_baseline_stays() -> None:
+    """A box's sides meet its rules at their ends; a 4's or 9's stem standing on a baseline meets it midway."""
+    line = np.zeros((100, 400), np.float32)
+    line[88:91, 5:395] = 0.6  # a printed baseline
+    line[15:88, 200:206] = 1.0  # a stem taller than SIDE_SPAN of the height, standing on it
+    cleaned = segment.without_rules(line)
+    assert cleaned[88:91].max() == 0 and np.array_equal(cleaned[15:86, 200:206], line[15:86, 200:206])
+    box = np.zeros((100, 400), np.float32)
+    box[[8, 9, 90, 91], 5:395] = 0.6  # top and bottom rules
+    box[8:92, [5, 6, 393, 394]] = 0.6  # the sides
+    box[20:80, 200:206] = 1.0  # a 1 inside
+    cleaned = segment.without_rules(box)
+    assert cleaned[:, :10].max() == 0 and cleaned[:, 390:].max() == 0, "the sides are erased"
+    assert np.array_equal(cleaned[20:80, 200:206], box[20:80, 200:206])
