@@ -51,11 +51,15 @@ class LineFineTuneConfig:
     def from_env(cls) -> LineFineTuneConfig:
         """The defaults, overridden by LINE_FROM, LINE_FT_EPOCHS, LINE_FT_LEARNING_RATES, LINE_FT_LINES,
         LINE_FT_MARKS and UNIPEN."""
-        rates = lambda text: tuple(float(rate) for rate in text.split(","))  # noqa: E731
         knobs = {"start": ("LINE_FROM", str), "epochs": ("LINE_FT_EPOCHS", int), "lines": ("LINE_FT_LINES", int),
-                 "learning_rates": ("LINE_FT_LEARNING_RATES", rates), "marks": ("LINE_FT_MARKS", float),
+                 "learning_rates": ("LINE_FT_LEARNING_RATES", _rates), "marks": ("LINE_FT_MARKS", float),
                  "real_digits": ("UNIPEN", int)}  # fmt: skip
         return cls(**{name: kind(os.environ[var]) for name, (var, kind) in knobs.items() if var in os.environ})
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    """Learning rates written as "5e-4,2.5e-4"."""
+    return tuple(float(rate) for rate in text.split(","))
 
 
 FINE_TUNE = LineFineTuneConfig.from_env()

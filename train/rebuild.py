@@ -97,13 +97,20 @@ def rebuilt_members(path: Path, build: Callable[[str], keras.Model]) -> list[ker
 
 
 def fine_tune(
-    model: keras.Model, train, val, config, loss, seed: int, metrics: tuple[str, ...] = (), learning_rate: float = 0.0
+    model: keras.Model,
+    train,
+    val,
+    config,
+    loss,
+    seed: int,
+    metrics: tuple[str, ...] = (),
+    learning_rate: float | None = None,
 ) -> dict:
     """config.epochs epochs from learning_rate (else config's), times config.lr_decay_per_epoch each epoch; the history.
 
     The last epoch's weights are kept: no selection per member.
     """
-    start = learning_rate or config.learning_rate
+    start = config.learning_rate if learning_rate is None else learning_rate
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(start), loss=loss, metrics=list(metrics))
     rate = keras.callbacks.LearningRateScheduler(lambda epoch: start * config.lr_decay_per_epoch**epoch)
