@@ -94,7 +94,8 @@ def test_blank_is_422_no_digit(client) -> None:
 def test_wide_sample_tiffs_are_read(client, mnist_test, path: str, mode: str, dtype: str) -> None:
     """16-bit of either byte order, 32-bit and float TIFFs: read, not a 500."""
     images, labels = mnist_test
-    digit = np.asarray(Image.fromarray(images[np.flatnonzero(labels == 7)[0]]).resize((112, 112)), dtype) * 100
+    seven = np.asarray(Image.fromarray(images[np.flatnonzero(labels == 7)[0]]).resize((112, 112)), np.int32)
+    digit = (seven * 100).astype(dtype)  # in the mode's byte order: numpy's arithmetic gives the machine's own
     data = encode(Image.frombytes(mode, (112, 112), digit.tobytes()), "TIFF")
     result = client.simulate_post(path, body=data, headers={"Content-Type": "image/tiff"})
     assert result.status_code == 200, result.text
