@@ -69,8 +69,8 @@ def check_parity(rebuilt: keras.Model, start: Path, images: np.ndarray) -> float
 def fine_tune_member(model: keras.Model, index: int, train_ds, val_ds) -> dict:
     """FINE_TUNE's epochs at its halving rate, from a seed the members were not first trained with; the history."""
     print(f"\nFine-tuning member {index + 1}", flush=True)
-    return rebuild.fine_tune(model, train_ds, val_ds, FINE_TUNE, "sparse_categorical_crossentropy",
-                             seed=CONFIG.seed + 100 + index, metrics=("accuracy",))  # fmt: skip
+    loss, seed = "sparse_categorical_crossentropy", CONFIG.seed + 100 + index
+    return rebuild.fine_tune(model, train_ds, val_ds, FINE_TUNE, loss, FINE_TUNE.learning_rate, seed, ("accuracy",))
 
 
 @reports_missing_data

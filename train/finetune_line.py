@@ -90,7 +90,7 @@ def fine_tune_member(model: keras.Model, index: int, train, val) -> list[dict]:
         print(f"\nFine-tuning line model member {index + 1} from {rate:g}", flush=True)
         model.set_weights(start)
         seed = CONFIG.seed + 100 + index  # each rate's run sees the same batches
-        histories.append(rebuild.fine_tune(model, train, val, FINE_TUNE, keras.losses.CTC(), seed, learning_rate=rate))
+        histories.append(rebuild.fine_tune(model, train, val, FINE_TUNE, keras.losses.CTC(), rate, seed))
         runs.append(model.get_weights())
     model.set_weights([np.mean(weights, axis=0) for weights in zip(*runs, strict=True)])
     return histories

@@ -97,23 +97,15 @@ def rebuilt_members(path: Path, build: Callable[[str], keras.Model]) -> list[ker
 
 
 def fine_tune(
-    model: keras.Model,
-    train,
-    val,
-    config,
-    loss,
-    seed: int,
-    metrics: tuple[str, ...] = (),
-    learning_rate: float | None = None,
+    model: keras.Model, train, val, config, loss, learning_rate: float, seed: int, metrics: tuple[str, ...] = ()
 ) -> dict:
-    """config.epochs epochs from learning_rate (else config's), times config.lr_decay_per_epoch each epoch; the history.
+    """config.epochs epochs from learning_rate, times config.lr_decay_per_epoch each epoch; the history.
 
     The last epoch's weights are kept: no selection per member.
     """
-    start = config.learning_rate if learning_rate is None else learning_rate
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(start), loss=loss, metrics=list(metrics))
-    rate = keras.callbacks.LearningRateScheduler(lambda epoch: start * config.lr_decay_per_epoch**epoch)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=list(metrics))
+    rate = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * config.lr_decay_per_epoch**epoch)
     history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=[rate], verbose=2)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
