@@ -48,9 +48,12 @@ def _written(text: str, separator: str, trailing: str) -> list[str]:
     return chars + list(trailing)
 
 
-def _mark(char: str, left: float, base: float, height: float, pen: float, draw: ImageDraw.ImageDraw) -> float:
-    """Draw a separator or trailing mark with a pen; return its width."""
-    w = {"-": 0.45, "=": 0.45, "/": 0.45}.get(char, 0.15) * height
+_MARK_WIDTH = {"-": 0.45, "=": 0.45, "/": 0.45}  # of the mark's height; other marks are 0.15
+
+
+def _mark(char: str, left: float, base: float, height: float, pen: float, draw: ImageDraw.ImageDraw) -> None:
+    """Draw a separator or trailing mark with a pen."""
+    w = _MARK_WIDTH.get(char, 0.15) * height
     r = pen * 0.8
     if char == ".":
         draw.ellipse([left, base - 2 * r, left + 2 * r, base], fill=255)
@@ -65,7 +68,6 @@ def _mark(char: str, left: float, base: float, height: float, pen: float, draw: 
             draw.line([(left, base - y * height), (left + w, base - y * height)], fill=255, width=round(pen))
     elif char == "/":
         draw.line([(left, base), (left + w, base - height)], fill=255, width=round(pen))
-    return w
 
 
 def _security_paper(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
@@ -87,23 +89,31 @@ def amount(rng: np.random.Generator, samples: list[unipen.Sample], by_digit: dic
     digit_px = rng.uniform(40, 60) * SCALE
     pen = digit_px * rng.uniform(0.06, 0.11)
     chars = _written(text, separator, trailing)
-    width = int(digit_px * (0.8 * len(chars) + 1.5))
-    height = int(digit_px * 1.9)
-    ink = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(ink)
-    base, cursor = height * 0.72, digit_px * 0.6
+    # Laid out first, so the paper is as wide as the writing: wide digits (round zeros) ran off its edge.
+    layout, cursor, right = [], digit_px * 0.6, 0.0
     for char in chars:
         if char.isdigit():
             sample = samples[int(rng.choice(by_digit[char]))]
             h = digit_px * rng.uniform(0.85, 1.1)
-            w = h * min(unipen.aspect(sample), 1.0)
-            dy = rng.uniform(-0.06, 0.06) * digit_px
-            coverage = unipen.draw(sample.strokes, (width, height), h, (cursor + w / 2, base - h / 2 + dy), pen)
-            ink = Image.fromarray(np.maximum(np.asarray(ink), (coverage * 255).astype(np.uint8)))
-            draw = ImageDraw.Draw(ink)
+            w = h * min(unipen.aspect(sample), 1.0)  # a wider digit overlaps its neighbours
+            layout.append((char, cursor, sample, h, w, rng.uniform(-0.06, 0.06) * digit_px))
+            right = max(right, cursor + w / 2 + h * unipen.aspect(sample) / 2)
             cursor += w + digit_px * rng.uniform(0.1, 0.35)
         else:
-            cursor += _mark(char, cursor, base, digit_px * 0.9, pen, draw) + digit_px * rng.uniform(0.1, 0.3)
+            layout.append((char, cursor, None, 0.0, 0.0, 0.0))
+            cursor += _MARK_WIDTH.get(char, 0.15) * digit_px * 0.9 + digit_px * rng.uniform(0.1, 0.3)
+    width = max(int(digit_px * (0.8 * len(chars) + 1.5)), int(max(cursor, right) + digit_px * 0.4))
+    height = int(digit_px * 1.9)
+    ink = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(ink)
+    base = height * 0.72
+    for char, left, sample, h, w, dy in layout:
+        if sample is not None:
+            coverage = unipen.draw(sample.strokes, (width, height), h, (left + w / 2, base - h / 2 + dy), pen)
+            ink = Image.fromarray(np.maximum(np.asarray(ink), (coverage * 255).astype(np.uint8)))
+            draw = ImageDraw.Draw(ink)
+        else:
+            _mark(char, left, base, digit_px * 0.9, pen, draw)
     printed = Image.new("L", (width, height), 0)
     lines = ImageDraw.Draw(printed)
     rule = max(1, round(rng.uniform(0.5, 1.5) * SCALE))

@@ -42,12 +42,11 @@ class Piece:
 def without_rules(ink: np.ndarray) -> np.ndarray:
     """The ink map with printed rules erased: a baseline under a written line, a box around it.
 
-    Only in a line of writing (much wider than tall), where no digit's stroke runs straight across most
-    of the width; a box's sides are the vertical runs that meet such a rule at one of its ends.
+    In a line of writing (much wider than tall) no digit's stroke runs straight across most of the
+    width, so any such run is a rule; a box's sides are the vertical runs that meet a rule at one of its
+    ends. In a shorter image (one or two digits) only a whole box is erased: two rules and two sides.
     """
     height, width = ink.shape
-    if width < LINE_ASPECT * height:
-        return ink
     binary = (ink > RULE_INK * float(ink.max())).astype(np.uint8)
     slope = np.ones((max(1, round(RULE_SLOPE * height)), 1), np.uint8)  # a rule scanned a little askew
     horizontal = cv2.morphologyEx(
@@ -58,6 +57,8 @@ def without_rules(ink: np.ndarray) -> np.ndarray:
     vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((round(SIDE_SPAN * height), 1), np.uint8))
     _, sides = cv2.connectedComponents(vertical)
     meeting = np.unique(sides[(sides > 0) & (cv2.dilate(_corners(horizontal), np.ones((5, 5), np.uint8)) > 0)])
+    if width < LINE_ASPECT * height and (meeting.size < 2 or cv2.connectedComponents(horizontal)[0] < 3):
+        return ink  # a 7's bar or a 2's base may span a short image: only a closed box is print
     rules = cv2.dilate((horizontal & binary) | np.isin(sides, meeting).astype(np.uint8), np.ones((3, 3), np.uint8))
     return np.where(rules > 0, np.float32(0), ink)
 

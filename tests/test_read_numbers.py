@@ -209,35 +209,50 @@ def test_number_evaluation_at_small_size(mnist_test) -> None:
 
 
 def test_a_forms_baseline_and_box_are_not_read_as_digits(client, mnist_test) -> None:
-    """The same number written over a printed baseline, and inside a box: the rules are erased, the digits read."""
-    data, _ = row_of_digits(mnist_test, "2026")
-    plain = np.asarray(Image.open(io.BytesIO(data)))
-    height, width = plain.shape
-    for frame in ("baseline", "box"):
-        form = Image.fromarray(plain.copy())
-        draw = ImageDraw.Draw(form)
-        if frame == "baseline":
-            draw.line([(0, height - 12), (width, height - 14)], fill=90, width=3)
-        else:
-            draw.rectangle([4, 4, width - 5, height - 5], outline=90, width=3)
-        body = client.simulate_post("/api/v1/read", body=png_bytes(form), headers={"Content-Type": "image/png"}).json
-        assert body["text"] == "2026", (frame, body.get("text"))
+    """The same number written over a printed baseline, and inside a box: the rules are erased, the digits read.
+
+    A one-digit amount in a box too: its image is short, and the box's sides had read as 1s (`6` -> `161`).
+    """
+    for text, frames in (("2026", ("baseline", "box")), ("6", ("box",))):
+        data, _ = row_of_digits(mnist_test, text)
+        plain = np.asarray(Image.open(io.BytesIO(data)))
+        height, width = plain.shape
+        for frame in frames:
+            form = Image.fromarray(plain.copy())
+            draw = ImageDraw.Draw(form)
+            if frame == "baseline":
+                draw.line([(0, height - 12), (width, height - 14)], fill=90, width=3)
+            else:
+                draw.rectangle([4, 4, width - 5, height - 5], outline=90, width=3)
+            headers = {"Content-Type": "image/png"}
+            body = client.simulate_post("/api/v1/read", body=png_bytes(form), headers=headers).json
+            assert body["text"] == text, (frame, body.get("text"))
 
 
-def test_rules_are_looked_for_only_in_a_line_of_writing() -> None:
-    """A digit's own straight strokes survive: a tight crop of a 7's bar, a tall 1 on a square canvas."""
+def test_a_short_image_loses_only_a_whole_box() -> None:
+    """A digit's own straight strokes survive: a tight crop of a 7's bar, with its stem at a corner; a tall 1."""
     seven = np.zeros((100, 80), np.float32)
     seven[5:12, :] = 1.0  # the bar spans the whole width
     seven[12:95, 60:67] = 1.0
+    corner_seven = np.zeros((100, 80), np.float32)
+    corner_seven[5:12, :] = 1.0
+    corner_seven[5:95, 74:80] = 1.0  # a stem that meets the bar at its end, as a box's side would
     one = np.zeros((280, 280), np.float32)
     one[20:260, 137:145] = 1.0
-    for ink in (seven, one):
+    for ink in (seven, corner_seven, one):
         assert np.array_equal(segment.without_rules(ink), ink)
     line = np.zeros((100, 400), np.float32)
     line[80:83, 5:395] = 0.6  # a printed baseline under the writing
     line[20:78, 50:56] = 1.0  # a 1 above it
     cleaned = segment.without_rules(line)
     assert cleaned[80:83].max() == 0 and np.array_equal(cleaned[20:77, 50:56], line[20:77, 50:56])
+    boxed = np.zeros((100, 120), np.float32)
+    boxed[[8, 9, 90, 91], 5:115] = 0.6  # a box round one digit: two rules, two sides
+    boxed[8:92, [5, 6, 113, 114]] = 0.6
+    boxed[20:80, 57:63] = 1.0  # a 1 inside
+    cleaned = segment.without_rules(boxed)
+    assert cleaned[:, :10].max() == 0 and cleaned[:, 110:].max() == 0 and cleaned[:12].max() == 0
+    assert np.array_equal(cleaned[20:80, 57:63], boxed[20:80, 57:63])
 
 
 def test_a_box_loses_its_sides_and_a_tall_stem_on_a_baseline_stays() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets import unipen
+from datasets import amounts, unipen
 from digits import preprocess
 from digits.models import Models
 from evaluate import real, real_numbers, report
@@ -165,3 +165,16 @@ def test_real_numbers_evaluation_at_small_size(unipen_dir: Path) -> None:
     for row in table.values():
         assert row["numbers"] == len(sample) and row["exact_accuracy"] >= 0.75
         assert len(row["misreads"]) == row["numbers"] - row["exact"]
+
+
+def test_an_amount_is_written_whole_on_its_paper(digits) -> None:
+    """The evaluation's amounts keep every digit on the paper: wide digits once ran off its right edge."""
+    widest = {}
+    for sample in sorted(digits, key=unipen.aspect, reverse=True):  # each digit's widest writing
+        widest.setdefault(sample.label, []).append(sample)
+    samples = [s for label in sorted(widest) for s in widest[label][:5]]
+    unframed = [a for a in amounts.amounts(samples, 60, seed=3) if a.kind.endswith("none")]
+    assert len(unframed) >= 10
+    for written in unframed:
+        ink = preprocess.ink_map(Image.open(io.BytesIO(written.data)))
+        assert ink[:, -ink.shape[1] // 50 :].max() < 0.3, written.text  # nothing but paper at the right edge
