@@ -121,6 +121,22 @@ def low_res_scan(rng: np.random.Generator, sample: Sample) -> bytes:
     return renders.encode(big, "PNG")
 
 
+BOX_SIDE = 16  # px: forms that binarise each digit into a box of this side, stretched to fill it
+
+
+def stretched_box(rng: np.random.Generator, sample: Sample) -> bytes:
+    """The sample stretched to fill a 16x16 box, binarised and enlarged: a 1 becomes as wide as it is tall."""
+    points = np.concatenate(sample.strokes)
+    low, extent = points.min(axis=0), np.maximum(np.ptp(points, axis=0), 1e-6)
+    square = [(stroke - low) / extent for stroke in sample.strokes]  # as wide as it is tall
+    pen = rng.uniform(1.0, 2.0)
+    coverage = draw(square, (BOX_SIDE, BOX_SIDE), BOX_SIDE - pen, (BOX_SIDE / 2, BOX_SIDE / 2), pen)
+    ink = (coverage > 0.4).astype(np.uint8) * 255
+    factor = int(rng.integers(8, 17))
+    big = Image.fromarray(255 - ink).resize((BOX_SIDE * factor,) * 2, Image.Resampling.NEAREST)
+    return renders.encode(big, "PNG")
+
+
 MEDIA = {"canvas": canvas, "photo": photo, "low-res scan": low_res_scan}
 
 

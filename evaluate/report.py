@@ -308,7 +308,8 @@ def real_section(report: dict) -> list[str]:
         "",
         f"Pen-on-tablet digits of the UNIPEN sites {', '.join(report['sites'])}, whose writers no training or "
         "selection step saw, drawn as the page's canvas exports them, written on paper and photographed, and "
-        'as 16–32 px binarised scans enlarged (`datasets/unipen.py`). "Confidently wrong": a wrong answer '
+        "as 16–32 px binarised scans enlarged, and binarised into a 16 px box they are stretched to fill, as "
+        'some forms keep digits (`datasets/unipen.py`). "Confidently wrong": a wrong answer '
         "at 90% or more, which a low-confidence warning would not catch. A style set holds every digit of its "
         "kind written in that style: as its writer wrote it where the writer already slashed the zero or "
         "flagged the one, else with the style drawn on.",

@@ -46,10 +46,13 @@ def test_a_missing_folder_is_a_clear_error_before_any_work(stage: str, tmp_path:
     assert "Traceback" not in result.stderr and "redrawing" not in result.stdout
 
 
-@pytest.mark.parametrize("medium", sorted(unipen.MEDIA))
+RENDERS = {**unipen.MEDIA, "stretched box": unipen.stretched_box}
+
+
+@pytest.mark.parametrize("medium", sorted(RENDERS))
 def test_every_medium_renders_a_readable_digit(digits, medium: str) -> None:
     rng, sample = np.random.default_rng(0), next(s for s in digits if s.label == "4")
-    data = unipen.MEDIA[medium](rng, sample)
+    data = RENDERS[medium](rng, sample)
     image = Image.open(io.BytesIO(data))
     assert image.height >= 100  # drawn at the sizes people send, not 28 px
     assert preprocess.preprocess(data).max() > 0.5
@@ -144,7 +147,7 @@ def test_real_handwriting_evaluation_at_small_size(digits) -> None:
     table = real.score(sample, Models.load(), seed=5)
     print("\n".join(report.real_table(table)))
     styles = {f"style: {style}, canvas" for style in unipen.STYLES}
-    assert set(table) == {f"tos, {medium}" for medium in unipen.MEDIA} | styles
+    assert set(table) == {f"tos, {medium}" for medium in [*unipen.MEDIA, real.STRETCHED]} | styles
     for medium in unipen.MEDIA:
         row = table[f"tos, {medium}"]
         assert row["digits"] == len(sample) and row["accuracy"] >= 0.95, medium
@@ -165,6 +168,16 @@ def test_real_numbers_evaluation_at_small_size(unipen_dir: Path) -> None:
     for row in table.values():
         assert row["numbers"] == len(sample) and row["exact_accuracy"] >= 0.75
         assert len(row["misreads"]) == row["numbers"] - row["exact"]
+
+
+def test_a_stretched_digit_fills_its_box(digits) -> None:
+    """A 1 stretched to its 16 px box is as wide as it is tall, its ink in blocks of the enlargement."""
+    one = next(s for s in digits if s.label == "1" and unipen.aspect(s) < 0.3)
+    image = np.asarray(Image.open(io.BytesIO(unipen.stretched_box(np.random.default_rng(2), one))).convert("L"))
+    factor = image.shape[0] // unipen.BOX_SIDE
+    assert image.shape == (unipen.BOX_SIDE * factor,) * 2 and set(np.unique(image)) <= {0, 255}
+    rows, cols = np.nonzero(image < 128)
+    assert np.ptp(cols) >= 0.8 * image.shape[1] and np.ptp(rows) >= 0.8 * image.shape[0]
 
 
 def test_an_amount_is_written_whole_on_its_paper(digits) -> None:
