@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from digits import line_reread, preprocess, segment
+from digits.classifier import Classifier
 from digits.models import Models
 
 TOP = 3  # runner-ups shown with a digit's answer
@@ -101,9 +103,25 @@ def read_digit(data: bytes, models: Models, limits: preprocess.Limits = preproce
     clock = _Clock(models)
     with clock.decoding():
         image = preprocess.decode(data, limits)
-    image28 = preprocess.digit_input(image)
-    probabilities = models.classifier.predict(image28[None])[0]
+    image28, probabilities = classify(image, models.classifier)
     return _digit_reading(image28, probabilities, models, clock.timing())
+
+
+def classify(image: Image.Image, classifier: Classifier) -> tuple[np.ndarray, np.ndarray]:
+    """The digit in a decoded image: the 28x28 input shown for it, and its probabilities."""
+    return _classified([preprocess.digit_views(image)], classifier)[0]
+
+
+def _classified(views: list[np.ndarray], classifier: Classifier) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each image's views [V,28,28], all classified in one call: the view likeliest to be the answer, the mean."""
+    probabilities = classifier.predict(np.concatenate(views))
+    out, at = [], 0
+    for image_views in views:
+        p = probabilities[at : at + len(image_views)]
+        at += len(image_views)
+        mean = p.mean(axis=0)
+        out.append((image_views[int(p[:, mean.argmax()].argmax())], mean))
+    return out
 
 
 def read_digits(
@@ -111,18 +129,18 @@ def read_digits(
 ) -> BatchReading:
     """The one digit in each image, all classified in one call; an image that cannot be read gets its error."""
     clock = _Clock(models)
-    inputs: dict[int, np.ndarray] = {}
+    views: dict[int, np.ndarray] = {}
     readings: list = [None] * len(images)
     for k, data in enumerate(images):
         try:
             with clock.decoding():
                 image = preprocess.decode(data, limits)
-            inputs[k] = preprocess.digit_input(image)
+            views[k] = preprocess.digit_views(image)
         except preprocess.PreprocessError as exc:
             readings[k] = exc
-    probabilities = models.classifier.predict(np.stack(list(inputs.values()))) if inputs else []
+    classified = _classified(list(views.values()), models.classifier) if views else []
     timing = clock.timing()
-    for (k, image28), p in zip(inputs.items(), probabilities, strict=True):
+    for k, (image28, p) in zip(views, classified, strict=True):
         readings[k] = _digit_reading(image28, p, models, timing)
     return BatchReading(readings, timing)
 

@@ -43,6 +43,9 @@ FLAT_BACKGROUND = 0.03  # below this spread of levels, the background is one lev
 STAGE_BOX = 3 * DIGIT_BOX  # stroke width is evened out at 3x the final scale: fine steps, small arrays
 OPENING = np.ones((BACKGROUND_WINDOW, BACKGROUND_WINDOW), np.uint8)  # the background's structuring element
 SPECK_FRACTION = 0.04  # components under 4% of the largest one's ink are specks
+BOX_FILL = 1 / 16  # ink this near every edge (a pixel of a 16 px box) and about as wide as tall (SQUARE) ...
+SQUARE = 0.8  # ... is a digit stretched to fill its box, as some forms keep digits: its true width is lost
+SQUEEZES = (0.55, 0.3)  # so it is also read at these shares of its width (validation: a 1 read as a block, as 7)
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is invalid, not half an image
 
@@ -619,6 +622,28 @@ def digit_input(image: Image.Image) -> np.ndarray:
     """A decoded image -> float32 [28,28] white-on-black in [0,1]; raises NoDigit when it is blank."""
     ink = ink_map(image)
     return normalize_digit(ink, digit_mask(ink))
+
+
+def digit_views(image: Image.Image) -> np.ndarray:
+    """digit_input()'s image [1,28,28]; for a digit stretched to fill its box, also at SQUEEZES of its width."""
+    ink = ink_map(image)
+    mask = digit_mask(ink)
+    views = [normalize_digit(ink, mask)]
+    if _fills_its_box(mask):
+        for share in SQUEEZES:
+            size = (max(1, round(ink.shape[1] * share)), ink.shape[0])
+            squeezed = cv2.resize(ink, size, interpolation=cv2.INTER_AREA)
+            views.append(normalize_digit(squeezed, digit_mask(squeezed)))
+    return np.stack(views)
+
+
+def _fills_its_box(mask: np.ndarray) -> bool:
+    """The digit reaches every edge of the image and is about as wide as it is tall."""
+    top, bottom, left, right = bounding_box(mask)
+    height, width = mask.shape
+    margin = BOX_FILL * max(height, width)
+    reaches = top <= margin and left <= margin and bottom >= height - margin and right >= width - margin
+    return reaches and SQUARE <= (right - left) / (bottom - top) <= 1 / SQUARE
 
 
 def preprocess(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:

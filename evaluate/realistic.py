@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets import mnist, provenance, renders, reports_missing_data
-from digits import preprocess
+from digits import pipeline, preprocess
 from digits.classifier import DEFAULT_MODEL, Classifier
 from evaluate import report
 
@@ -37,10 +37,10 @@ def load_source(source: str) -> tuple[np.ndarray, np.ndarray]:
 def read(render: renders.Render, classifier: Classifier) -> int | None:
     """The digit the service would answer, or None where it answers 422 no_digit."""
     try:
-        image28 = preprocess.preprocess(render.data)
+        _, probabilities = pipeline.classify(preprocess.decode(render.data), classifier)
     except preprocess.NoDigit:
         return None
-    return int(classifier.predict(image28[None])[0].argmax())
+    return int(probabilities.argmax())
 
 
 def score(items: list[renders.Render], classifier: Classifier) -> dict[str, dict]:

@@ -350,3 +350,18 @@ def test_unsupported_container_is_invalid(seven: np.ndarray) -> None:
     data = encode(Image.fromarray(big_dark_on_light(seven)), "PPM")  # Pillow reads it, the API does not take it
     with pytest.raises(preprocess.InvalidImage):
         preprocess.preprocess(data)
+
+
+def test_only_a_digit_stretched_to_fill_its_box_is_read_at_narrower_widths() -> None:
+    """A binarised 1 stretched to its 16 px box, enlarged: three views; the same 1 with a margin, or narrow: one."""
+    box = np.full((16, 16), 255, np.uint8)
+    for row in range(16):  # a slanted 1 stretched across the whole box
+        box[row, max(0, 13 - row) : 16 - row] = 0
+    stretched = Image.fromarray(box).resize((160, 160), Image.Resampling.NEAREST)
+    views = preprocess.digit_views(stretched)
+    assert views.shape == (3, 28, 28) and np.array_equal(views[0], preprocess.digit_input(stretched))
+    assert (views[2] > 0.5).any(axis=0).sum() < (views[0] > 0.5).any(axis=0).sum()  # narrower
+    framed = ImageOps.expand(stretched, border=40, fill=255)
+    narrow = Image.fromarray(box[:, 10:]).resize((60, 160), Image.Resampling.NEAREST)  # a tight crop, 0.4 wide
+    for image in (framed, narrow):
+        assert preprocess.digit_views(image).shape == (1, 28, 28)
