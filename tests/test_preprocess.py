@@ -365,3 +365,13 @@ def test_only_a_digit_stretched_to_fill_its_box_is_read_at_narrower_widths() -> 
     narrow = Image.fromarray(box[:, 10:]).resize((60, 160), Image.Resampling.NEAREST)  # a tight crop, 0.4 wide
     for image in (framed, narrow):
         assert preprocess.digit_views(image).shape == (1, 28, 28)
+
+
+def test_a_faint_hairline_filling_its_box_reads_as_before() -> None:
+    """Squeezed, a faint 1 px stroke may fall under the contrast read: that view is dropped, not the digit."""
+    pixels = np.full((400, 400), 255, np.uint8)
+    for row in range(400):
+        pixels[row, 399 - row] = 140  # a faint diagonal hairline from corner to corner
+    image = Image.fromarray(pixels)
+    views = preprocess.digit_views(image)
+    assert 1 <= len(views) < 3 and np.array_equal(views[0], preprocess.digit_input(image))
