@@ -102,7 +102,7 @@ def main() -> int:
     ensemble = base.build_ensemble(members)
     validation = base.evaluate(ensemble, x_val, y_val)
     test = base.evaluate(ensemble, test_images, test_labels)
-    print(f"validation errors {before['errors']} -> {validation['errors']}; test accuracy {test['accuracy']:.4%}")
+    print(f"validation errors {before['errors']} -> {validation['errors']}")  # test: in training.json only
 
     lineage = {**asdict(FINE_TUNE), "from_version": Classifier(start).version, "rebuilt_max_abs_diff": parity}
     if start.resolve().is_relative_to(ROOT):  # the card names the repository's file, not this machine's path
