@@ -45,7 +45,7 @@ OPENING = np.ones((BACKGROUND_WINDOW, BACKGROUND_WINDOW), np.uint8)  # the backg
 SPECK_FRACTION = 0.04  # components under 4% of the largest one's ink are specks
 BOX_FILL = 1 / 16  # ink this near every edge (a pixel of a 16 px box) and about as wide as tall (SQUARE) ...
 SQUARE = 0.8  # ... is a digit stretched to fill its box, as some forms keep digits: its true width is lost
-SQUEEZES = (0.55, 0.3)  # so it is also read at these shares of its width (validation: a 1 read as a block, as 7)
+SQUEEZES = (0.55, 0.3)  # so it is also read at these shares of its width (chosen on validation's stretched digits)
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is invalid, not half an image
 

@@ -58,7 +58,7 @@ def without_rules(ink: np.ndarray) -> np.ndarray:
     _, sides = cv2.connectedComponents(vertical)
     meeting = np.unique(sides[(sides > 0) & (cv2.dilate(_corners(horizontal), np.ones((5, 5), np.uint8)) > 0)])
     if width < LINE_ASPECT * height and (meeting.size < 2 or cv2.connectedComponents(horizontal)[0] < 3):
-        return ink  # a 7's bar or a 2's base may span a short image: only a closed box is print
+        return ink  # a 7's bar or a 2's base may span a short image: only a whole box is printed matter
     rules = cv2.dilate((horizontal & binary) | np.isin(sides, meeting).astype(np.uint8), np.ones((3, 3), np.uint8))
     return np.where(rules > 0, np.float32(0), ink)
 
