@@ -127,7 +127,10 @@ def training_row(card: dict) -> tuple[str, str]:
             f"MNIST, {training['redraws_used']:,} pen redraws and {training['unipen']:,} renders of real pen digits"
             + (f" of the UNIPEN sites {', '.join(tuned['sites'])}" if "sites" in tuned else ""),
         )
-    return ("training (`make train`)", f"{took}, {training['epochs']} epochs, {training['redraws']:,} pen redraws")
+    made = f"{took}, {training['epochs']} epochs, {training['redraws']:,} pen redraws"
+    if training.get("unipen"):
+        made += f" and {training['unipen']:,} renders of real pen digits of the UNIPEN training sites"
+    return ("training (`make train`)", made)
 
 
 def classifier_section(card: dict) -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 
 from digits import contract
 from digits.classifier import Classifier
+from evaluate.report import training_row
 from tests.conftest import run_stage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,8 @@ def test_tiny_train_then_export_gives_a_parity_checked_contract_model(
     card = json.loads((tmp_path / "model.json").read_text())
     assert card["parity_with_keras"]["argmax_disagreements"] == 0
     assert card["parity_with_keras"]["max_abs_probability_diff"] <= 1e-5
+    made = dict([training_row(card)])["training (`make train`)"]
+    assert made.endswith("400 pen redraws and 300 renders of real pen digits of the UNIPEN training sites"), made
 
     images, labels = mnist_test
     classifier = Classifier(tmp_path / "model.onnx")  # checks the contract on load
