@@ -59,8 +59,14 @@ class TrainConfig:
     @classmethod
     def from_env(cls) -> TrainConfig:
         """The defaults, overridden by SEED, EPOCHS, MEMBERS, SUBSET, REDRAWS, UNIPEN(_WEIGHT), WIDTHS, CORRECTIONS."""
-        knobs = {"epochs": "EPOCHS", "members": "MEMBERS", "subset": "SUBSET", "redraws": "REDRAWS", "unipen": "UNIPEN"}
-        knobs["seed"] = "SEED"
+        knobs = {
+            "seed": "SEED",
+            "epochs": "EPOCHS",
+            "members": "MEMBERS",
+            "subset": "SUBSET",
+            "redraws": "REDRAWS",
+            "unipen": "UNIPEN",
+        }
         settings = {name: int(os.environ[var]) for name, var in knobs.items() if var in os.environ}
         if "UNIPEN_WEIGHT" in os.environ:
             settings["unipen_weight"] = float(os.environ["UNIPEN_WEIGHT"])

@@ -2,8 +2,8 @@
 
 Starts from the float ONNX ensemble that ships (FROM, by default artifacts/model.onnx), every member
 rebuilt with the training architecture (train.rebuild) and checked to read as that file. Each member then
-trains FT_EPOCHS epochs on train.classifier's training set (UNIPEN renders included; UNIPEN=20000 by
-default here) at a small, halving learning rate. Writes build/model.keras and build/training.json as
+trains FT_EPOCHS epochs on train.classifier's training set (UNIPEN renders included: 20,000 by
+default, as in training) at a small, halving learning rate. Writes build/model.keras and build/training.json as
 train.classifier does, so `make export` takes it from there. Knobs: FT_EPOCHS, FT_LEARNING_RATE, FT_SITES,
 FROM, UNIPEN, SUBSET, MEMBERS (the first N members only, for tests), OUT_DIR.
 """
@@ -16,10 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-os.environ.setdefault("UNIPEN", "20000")  # the point of fine-tuning: the real strokes and their styles
 import keras
+import numpy as np
 
 from datasets import mnist, reports_missing_data, unipen
 from digits import artifacts, contract
