@@ -308,3 +308,63 @@ def training_digits(samples: list[Sample], count: int, seed: int) -> tuple[np.nd
         jobs = [([samples[k] for k in chunk], seed + i) for i, chunk in enumerate(chunks)]  # each its own samples
         drawn = list(pool.map(_render_chunk, jobs))
     return np.concatenate(drawn), np.array([int(samples[k].label) for k in picks])
+
+
+# --- Training numbers ---------------------------------------------------------------------------
+# How writers vary the digits of one number, in digit heights (the number sites' own strokes are held out,
+# so these are the ranges seen writing them, not fitted to them).
+WRITTEN_DIGITS = (2, 5)  # digits per training number; the line model sees ~2 at a time, longer adds nothing
+WRITTEN_SIZE = (0.7, 1.3)  # each digit's height against the number's: a small 3 beside a tall 4
+WRITTEN_LIFT = 0.12  # a digit's baseline above or below the number's
+WRITTEN_GAP = (-0.06, 0.45)  # between neighbours' boxes: just overlapping, touching, apart
+WRITTEN_SLANT = (-0.15, 0.4)  # the whole number's shear, leaning right more often than left
+LIGATURE = 0.15  # the chance that the pen stays down from one digit into the next...
+LIGATURE_RISE = 0.3  # ...where the next starts near that height: a join from foot to top would be a 1's stroke
+
+
+def written_number(digits: list[Sample], rng: np.random.Generator) -> Sample:
+    """Real digits written one after another as one number: their sizes, baselines, gaps, slant and pen joins varied."""
+    strokes: list[np.ndarray] = []
+    right = 0.0
+    for k, digit in enumerate(with_style(d, rng) for d in digits):
+        points = np.concatenate(digit.strokes)
+        low, extent = points.min(axis=0), np.maximum(np.ptp(points, axis=0), 1e-6)
+        size = rng.uniform(*WRITTEN_SIZE)
+        scale = size / extent[1]
+        left = right + rng.uniform(*WRITTEN_GAP) if k else 0.0
+        bottom = 1.0 + rng.uniform(-WRITTEN_LIFT, WRITTEN_LIFT)
+        placed = [(stroke - low) * scale + (left, bottom - size) for stroke in digit.strokes]
+        right = left + extent[0] * scale
+        if strokes and abs(placed[0][0, 1] - strokes[-1][-1, 1]) < LIGATURE_RISE and rng.random() < LIGATURE:
+            strokes[-1] = np.concatenate([strokes[-1], placed.pop(0)])  # the last stroke runs on into the next
+        strokes += placed
+    slant = rng.uniform(*WRITTEN_SLANT)
+    sheared = [stroke + np.stack([slant * (1.0 - stroke[:, 1]), np.zeros(len(stroke))], axis=1) for stroke in strokes]
+    return Sample("".join(d.label for d in digits), "written", sheared)
+
+
+def _written_chunk(args: tuple[list[list[Sample]], int]) -> list[np.ndarray]:
+    numbers, seed = args
+    rng = np.random.default_rng(seed)
+    lines = []
+    for digits in numbers:
+        sample = written_number(digits, rng)
+        height_px = rng.uniform(40, 120)
+        width, side = int(height_px * aspect(sample) + height_px * 0.6), int(height_px * 1.6)
+        pen = height_px * rng.uniform(0.03, 0.11)  # the number is taller than its digits
+        coverage = draw(sample.strokes, (width, side), height_px, (width / 2, side / 2), pen)
+        lines.append(preprocess.normalize_line(coverage, coverage > 0.35))
+    return lines
+
+
+def written_lines(samples: list[Sample], count: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
+    """`count` numbers written from the samples' digits, as the line model's lines (float [28, W]), and their text."""
+    rng = np.random.default_rng(seed)
+    numbers = [[samples[k] for k in rng.integers(0, len(samples), size=rng.integers(WRITTEN_DIGITS[0],
+                                                                                   WRITTEN_DIGITS[1] + 1))]
+               for _ in range(count)]  # fmt: skip
+    chunks = [numbers[i : i + 500] for i in range(0, count, 500)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        lines = list(itertools.chain.from_iterable(pool.map(_written_chunk, [(c, seed + i) for i, c in
+                                                                            enumerate(chunks)])))  # fmt: skip
+    return lines, ["".join(s.label for s in number) for number in numbers]

@@ -187,6 +187,16 @@ def _soup(rates: list[float]) -> str:
     return f"; once from each learning rate ({', '.join(f'{r:g}' for r in rates)}), weights averaged"
 
 
+def _written(numbers: int) -> str:
+    """What a line-model fine-tuning's numbers written from real strokes add to its training row, if any."""
+    return f", and {numbers:,} numbers written stroke by stroke from real pen digits" if numbers else ""
+
+
+def _mix(share: float) -> str:
+    """How much of the start a fine-tuning kept (WiSE-FT), if any."""
+    return f", then mixed with the start's weights ({pct(1 - share, 0)} start)" if share < 1 else ""
+
+
 def line_training_row(card: dict) -> tuple[str, str]:
     """How the line model was made: from scratch, or fine-tuned from an earlier line model."""
     training, took = card["training"], minutes(card["training_seconds"])
@@ -196,7 +206,9 @@ def line_training_row(card: dict) -> tuple[str, str]:
             f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
             f"{tuned['lines']:,} lines of MNIST, pen redraws and {tuned['real_digits']:,} renders of real pen "
             f"digits, {pct(tuned['marks'], 0)} with separators and as many with a trailing mark"
-            + _soup(tuned.get("learning_rates", [])),
+            + _written(tuned.get("written", 0))
+            + _soup(tuned.get("learning_rates", []))
+            + _mix(tuned.get("mix", 1.0)),
         )
     return (
         "training (`make train-line-model`)",

@@ -49,7 +49,8 @@ def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports
     mnist_dir: Path, unipen_dir: Path, tmp_path: Path
 ) -> None:
     env = {**os.environ, "LINE_FT_EPOCHS": "1", "LINE_MEMBERS": "1", "LINE_FT_LINES": "300", "UNIPEN": "100",
-           "PEN_DIGITS": "100", "VALIDATION_LINES": "200", "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path),
+           "LINE_FT_WRITTEN": "50", "PEN_DIGITS": "100", "VALIDATION_LINES": "200", "OUT_DIR": str(tmp_path),
+           "ARTIFACTS_DIR": str(tmp_path),
            "MNIST_DIR": str(mnist_dir), "UNIPEN_DIR": str(unipen_dir)}  # fmt: skip
     tuned = run_stage("train.finetune_line", env)
     assert tuned.returncode == 0, tuned.stdout[-2000:] + tuned.stderr[-2000:]
@@ -58,7 +59,8 @@ def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports
     assert lineage["from_version"] == LineModel(artifacts.LINE_MODEL).version
     assert lineage["rebuilt_max_abs_diff"] <= contract.MAX_PROBABILITY_DIFF, "they read as the shipped float model"
     assert lineage["validation_exact_accuracy_before"][0] >= 0.9, "the rebuilt member reads lines as shipped"
-    assert lineage["lines"] == 300 and lineage["real_digits"] == 100
+    assert lineage["lines"] == 300 and lineage["real_digits"] == 100 and lineage["written"] == 50
+    assert lineage["mix"] == 0.7, "the tuned weights mixed with the start's, as shipped"
     assert len(training["members"]) == 1 and lineage["learning_rates"] == [5e-4, 2.5e-4]
     assert [len(run["loss"]) for run in training["members"][0]["histories"]] == [1, 1], "one run per rate, averaged"
 
@@ -70,7 +72,9 @@ def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports
     page = "\n".join(report.line_model_section(card))
     assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page
     assert "`make finetune-line-model`" in page
+    assert "and 50 numbers written stroke by stroke from real pen digits" in page
     assert "once from each learning rate (0.0005, 0.00025), weights averaged" in page
+    assert "then mixed with the start's weights (30% start)" in page
 
 
 def test_fine_tuning_refuses_the_test_sites(mnist_dir: Path, unipen_dir: Path) -> None:

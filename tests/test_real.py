@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from datasets import amounts, unipen
-from digits import pipeline, preprocess
+from digits import contract, line_model, pipeline, preprocess
 from digits.models import Models
 from evaluate import real, real_numbers, report
 from evaluate.numbers import score as numbers_score
@@ -138,6 +138,26 @@ def test_training_digits_are_model_inputs_with_their_labels(digits) -> None:
     images, labels = unipen.training_digits(picked, 20, seed=3)
     assert images.shape == (20, 28, 28) and images.dtype == np.float32 and images.max() <= 1.0
     assert set(labels) <= {int(s.label) for s in picked}
+
+
+def test_a_written_number_is_its_digits_in_order_on_one_baseline(digits) -> None:
+    picked = [s for s in digits if s.site in unipen.TRAIN_SITES and s.label in "0123456789"][:4]
+    number = unipen.written_number(picked, np.random.default_rng(1))
+    assert number.label == "".join(s.label for s in picked)
+    points = np.concatenate(number.strokes)
+    height = np.ptp(points[:, 1])
+    assert 0.7 <= height <= max(unipen.WRITTEN_SIZE) + 2 * unipen.WRITTEN_LIFT, "digits scaled to one height"
+    assert np.ptp(points[:, 0]) > 1.5 * height, "four digits side by side, not stacked"
+
+
+def test_written_lines_are_line_model_inputs_the_shipped_model_mostly_reads(digits) -> None:
+    picked = [s for s in digits if s.site in unipen.VALIDATION_SITES]
+    lines, texts = unipen.written_lines(picked, 60, seed=4)
+    assert all(line.shape[0] == 28 and line.shape[1] % contract.LINE_STRIDE == 0 for line in lines)
+    assert all(min(unipen.WRITTEN_DIGITS) <= len(t) <= max(unipen.WRITTEN_DIGITS) for t in texts)
+    model = Models.load().line_model
+    read = ["".join(str(d.digit) for d in line_model.consensus(model.line_frames(line))) for line in lines]
+    assert np.mean([r == t for r, t in zip(read, texts, strict=True)]) >= 0.6, "legible numbers, not scribbles"
 
 
 @pytest.mark.slow
