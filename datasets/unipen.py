@@ -311,8 +311,8 @@ def training_digits(samples: list[Sample], count: int, seed: int) -> tuple[np.nd
 
 
 # --- Training numbers ---------------------------------------------------------------------------
-# How writers vary the digits of one number, in digit heights (the number sites' own strokes are held out,
-# so these are the ranges seen writing them, not fitted to them).
+# How writers vary the digits of one number, in digit heights: ranges set by eye, not fitted to the number
+# sites' strokes, which are all held out for validation and test.
 WRITTEN_DIGITS = (2, 5)  # digits per training number; the line model sees ~2 at a time, longer adds nothing
 WRITTEN_SIZE = (0.7, 1.3)  # each digit's height against the number's: a small 3 beside a tall 4
 WRITTEN_LIFT = 0.12  # a digit's baseline above or below the number's
@@ -360,11 +360,11 @@ def _written_chunk(args: tuple[list[list[Sample]], int]) -> list[np.ndarray]:
 def written_lines(samples: list[Sample], count: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     """`count` numbers written from the samples' digits, as the line model's lines (float [28, W]), and their text."""
     rng = np.random.default_rng(seed)
-    numbers = [[samples[k] for k in rng.integers(0, len(samples), size=rng.integers(WRITTEN_DIGITS[0],
-                                                                                   WRITTEN_DIGITS[1] + 1))]
-               for _ in range(count)]  # fmt: skip
-    chunks = [numbers[i : i + 500] for i in range(0, count, 500)]
+    numbers = []
+    for _ in range(count):
+        size = rng.integers(WRITTEN_DIGITS[0], WRITTEN_DIGITS[1] + 1)
+        numbers.append([samples[k] for k in rng.integers(0, len(samples), size=size)])
+    jobs = [(numbers[start : start + 500], seed + k) for k, start in enumerate(range(0, count, 500))]
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        lines = list(itertools.chain.from_iterable(pool.map(_written_chunk, [(c, seed + i) for i, c in
-                                                                            enumerate(chunks)])))  # fmt: skip
+        lines = [line for chunk in pool.map(_written_chunk, jobs) for line in chunk]
     return lines, ["".join(s.label for s in number) for number in numbers]

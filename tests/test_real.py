@@ -140,7 +140,7 @@ def test_training_digits_are_model_inputs_with_their_labels(digits) -> None:
     assert set(labels) <= {int(s.label) for s in picked}
 
 
-def test_a_written_number_is_its_digits_in_order_on_one_baseline(digits) -> None:
+def test_a_written_number_is_its_digits_side_by_side_at_one_height(digits) -> None:
     picked = [s for s in digits if s.site in unipen.TRAIN_SITES and s.label in "0123456789"][:4]
     number = unipen.written_number(picked, np.random.default_rng(1))
     assert number.label == "".join(s.label for s in picked)
