@@ -150,6 +150,16 @@ def test_a_written_number_is_its_digits_side_by_side_at_one_height(digits) -> No
     assert np.ptp(points[:, 0]) > 1.5 * height, "four digits side by side, not stacked"
 
 
+def test_the_pen_joins_neighbours_only_where_the_next_digit_starts_near_its_height(monkeypatch) -> None:
+    monkeypatch.setattr(unipen, "LIGATURE", 1.0)  # join wherever the rule allows
+    ends_low = unipen.Sample("2", "t", [np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])])
+    starts_low = unipen.Sample("3", "t", [np.array([[0.0, 1.0], [1.0, 0.5], [0.0, 0.0]])])
+    starts_high = unipen.Sample("3", "t", [np.array([[0.0, 0.0], [1.0, 0.5], [0.0, 1.0]])])
+    rng = np.random.default_rng(0)
+    assert len(unipen.written_number([ends_low, starts_low], rng).strokes) == 1, "a join along the baseline"
+    assert len(unipen.written_number([ends_low, starts_high], rng).strokes) == 2, "no foot-to-top join: a 1's stroke"
+
+
 def test_written_lines_are_line_model_inputs_the_shipped_model_mostly_reads(digits) -> None:
     picked = [s for s in digits if s.site in unipen.VALIDATION_SITES]
     lines, texts = unipen.written_lines(picked, 60, seed=4)

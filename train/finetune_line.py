@@ -94,12 +94,7 @@ def written(samples: list[unipen.Sample]) -> tuple[np.ndarray, np.ndarray]:
     """FINE_TUNE.written numbers written from the samples' strokes, as padded lines and their targets."""
     lines, texts = unipen.written_lines(samples, FINE_TUNE.written, CONFIG.seed + 20_000)
     fits = [k for k, line in enumerate(lines) if line.shape[1] <= CONFIG.line_width]
-    x = np.zeros((len(fits), contract.IMAGE_SIZE, CONFIG.line_width), dtype=np.float32)
-    y = np.full((len(fits), CONFIG.max_digits), contract.BLANK, dtype=np.int32)
-    for row, k in enumerate(fits):
-        x[row, :, : lines[k].shape[1]] = lines[k]
-        y[row, : len(texts[k])] = [int(c) + 1 for c in texts[k]]
-    return x, y
+    return base.padded([lines[k] for k in fits], [[int(c) for c in texts[k]] for k in fits])
 
 
 def fine_tune_member(model: keras.Model, index: int, train, val) -> list[dict]:

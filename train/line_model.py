@@ -146,13 +146,12 @@ def _share(images: np.ndarray, labels: np.ndarray) -> None:
 
 
 def _compose_chunk(args: tuple[int, int, float]) -> tuple[np.ndarray, np.ndarray]:
-    """`count` lines (padded to CONFIG.line_width) and their labels (digit + 1, padded with blanks)."""
+    """`count` lines composed from the pool, as padded() gives them."""
     count, seed, marks = args
     images, labels = _pool
     rng = np.random.default_rng(seed)
-    lines = np.zeros((count, contract.IMAGE_SIZE, CONFIG.line_width), dtype=np.float32)
-    targets = np.full((count, CONFIG.max_digits), contract.BLANK, dtype=np.int32)
-    for i in range(count):
+    lines, texts = [], []
+    for _ in range(count):
         while True:
             digits = int(rng.integers(1, CONFIG.max_digits + 1))
             picks = rng.integers(0, len(images), size=digits)
@@ -160,9 +159,19 @@ def _compose_chunk(args: tuple[int, int, float]) -> tuple[np.ndarray, np.ndarray
             line = preprocess.normalize_line(canvas, canvas > 0.35)
             if line.shape[1] <= CONFIG.line_width:
                 break
-        lines[i, :, : line.shape[1]] = line
-        targets[i, :digits] = labels[picks] + 1
-    return lines, targets
+        lines.append(line)
+        texts.append(labels[picks])
+    return padded(lines, texts)
+
+
+def padded(lines: list[np.ndarray], texts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Lines [28, W <= CONFIG.line_width] padded to that width, and their labels (digit + 1, padded with blanks)."""
+    x = np.zeros((len(lines), contract.IMAGE_SIZE, CONFIG.line_width), dtype=np.float32)
+    y = np.full((len(lines), CONFIG.max_digits), contract.BLANK, dtype=np.int32)
+    for row, (line, digits) in enumerate(zip(lines, texts, strict=True)):
+        x[row, :, : line.shape[1]] = line
+        y[row, : len(digits)] = np.asarray(digits) + 1
+    return x, y
 
 
 def make_lines(
