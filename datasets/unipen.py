@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from datasets import DataMissing, renders
-from digits import preprocess  # the library's normalisation: what the model will be served
+from digits import preprocess, segment  # the library's normalisation and cutting: what the model will be served
+from digits.models import Models
 
 TRAIN_SITES = ("syn", "apb", "imp")  # 6,844 digits
 VALIDATION_SITES = ("gmd", "tos")  # 1,688 digits: every choice is made on these
@@ -66,10 +67,18 @@ def load(kind: str = "digits", sites: tuple[str, ...] | None = None) -> list[Sam
 
 
 def draw(
-    strokes: list[np.ndarray], size: tuple[int, int], height_px: float, centre: tuple[float, float], pen_px: float
+    strokes: list[np.ndarray],
+    size: tuple[int, int],
+    height_px: float,
+    centre: tuple[float, float],
+    pen_px: float,
+    frame: list[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Coverage [H,W] in [0,1] of the strokes drawn with a round pen, `height_px` tall around `centre`."""
-    points = np.concatenate(strokes)
+    """Coverage [H,W] in [0,1] of the strokes drawn with a round pen, `height_px` tall around `centre`.
+
+    The strokes' box is fitted; with `frame`, that of the frame's strokes (some strokes drawn where they lie among all).
+    """
+    points = np.concatenate(strokes if frame is None else frame)
     low, high = points.min(axis=0), points.max(axis=0)
     scale = height_px / max(high[1] - low[1], 1e-6) * renders.SUPERSAMPLE
     # Very wide samples (a long 1's flag, a number) are fitted by height, as the page's pad does.
@@ -324,7 +333,13 @@ LIGATURE_RISE = 0.3  # ...where the next starts near that height: a join from fo
 
 def written_number(digits: list[Sample], rng: np.random.Generator) -> Sample:
     """Real digits written one after another as one number: their sizes, baselines, gaps, slant and pen joins varied."""
+    return _written(digits, rng)[0]
+
+
+def _written(digits: list[Sample], rng: np.random.Generator) -> tuple[Sample, list[int]]:
+    """written_number's number, and which digit wrote each of its strokes (a joined stroke: the first of the two)."""
     strokes: list[np.ndarray] = []
+    owners: list[int] = []
     right = 0.0
     for k, digit in enumerate(with_style(d, rng) for d in digits):
         points = np.concatenate(digit.strokes)
@@ -338,9 +353,26 @@ def written_number(digits: list[Sample], rng: np.random.Generator) -> Sample:
         if strokes and abs(placed[0][0, 1] - strokes[-1][-1, 1]) < LIGATURE_RISE and rng.random() < LIGATURE:
             strokes[-1] = np.concatenate([strokes[-1], placed.pop(0)])  # the last stroke runs on into the next
         strokes += placed
+        owners += [k] * len(placed)
     slant = rng.uniform(*WRITTEN_SLANT)
     sheared = [stroke + np.stack([slant * (1.0 - stroke[:, 1]), np.zeros(len(stroke))], axis=1) for stroke in strokes]
-    return Sample("".join(d.label for d in digits), "written", sheared)
+    return Sample("".join(d.label for d in digits), "written", sheared), owners
+
+
+def _written_ink(
+    digits: list[Sample], rng: np.random.Generator, each: bool = False
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One written number drawn with a round pen: its coverage [H,W], and (if `each`) each digit's own, in place."""
+    sample, owners = _written(digits, rng)
+    height_px = rng.uniform(40, 120)
+    size = (int(height_px * aspect(sample) + height_px * 0.6), int(height_px * 1.6))
+    pen = height_px * rng.uniform(0.03, 0.11)  # the number is taller than its digits
+    centre = (size[0] / 2, size[1] / 2)
+    coverage = draw(sample.strokes, size, height_px, centre, pen)
+    if not each:
+        return coverage, []
+    own = [[s for s, o in zip(sample.strokes, owners, strict=True) if o == k] for k in range(len(digits))]
+    return coverage, [draw(strokes, size, height_px, centre, pen, frame=sample.strokes) for strokes in own]
 
 
 def _written_chunk(args: tuple[list[list[Sample]], int]) -> list[np.ndarray]:
@@ -348,23 +380,60 @@ def _written_chunk(args: tuple[list[list[Sample]], int]) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     lines = []
     for digits in numbers:
-        sample = written_number(digits, rng)
-        height_px = rng.uniform(40, 120)
-        width, side = int(height_px * aspect(sample) + height_px * 0.6), int(height_px * 1.6)
-        pen = height_px * rng.uniform(0.03, 0.11)  # the number is taller than its digits
-        coverage = draw(sample.strokes, (width, side), height_px, (width / 2, side / 2), pen)
+        coverage, _ = _written_ink(digits, rng)
         lines.append(preprocess.normalize_line(coverage, coverage > 0.35))
     return lines
 
 
-def written_lines(samples: list[Sample], count: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
-    """`count` numbers written from the samples' digits, as the line model's lines (float [28, W]), and their text."""
-    rng = np.random.default_rng(seed)
+def _numbers(samples: list[Sample], count: int, rng: np.random.Generator) -> list[list[Sample]]:
+    """`count` numbers of WRITTEN_DIGITS digits drawn at random from the samples."""
     numbers = []
     for _ in range(count):
         size = rng.integers(WRITTEN_DIGITS[0], WRITTEN_DIGITS[1] + 1)
         numbers.append([samples[k] for k in rng.integers(0, len(samples), size=size)])
+    return numbers
+
+
+def written_lines(samples: list[Sample], count: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
+    """`count` numbers written from the samples' digits, as the line model's lines (float [28, W]), and their text."""
+    numbers = _numbers(samples, count, np.random.default_rng(seed))
     jobs = [(numbers[start : start + 500], seed + k) for k, start in enumerate(range(0, count, 500))]
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
         lines = [line for chunk in pool.map(_written_chunk, jobs) for line in chunk]
     return lines, ["".join(s.label for s in number) for number in numbers]
+
+
+PIECE_OWN = 0.7  # of a cut piece's ink, the share its own digit must have drawn for the digit's label to hold
+
+
+def _pieces_chunk(args: tuple[list[list[Sample]], int]) -> tuple[np.ndarray, np.ndarray]:
+    numbers, seed = args
+    rng, models = np.random.default_rng(seed), Models.load()  # sessions made in the worker, after the fork
+    images, labels = [], []
+    for digits in numbers:
+        coverage, own = _written_ink(digits, rng, each=True)
+        try:
+            pieces, _ = segment.segment(coverage, models)
+        except preprocess.PreprocessError:
+            continue
+        if len(pieces) != len(digits):  # cut into more or fewer digits: whose is each piece?
+            continue
+        for piece, digit, mine in zip(pieces, digits, own, strict=True):
+            ink = coverage[piece.mask]
+            if ink.sum() > 0 and np.minimum(mine[piece.mask], ink).sum() >= PIECE_OWN * ink.sum():
+                images.append(preprocess.normalize_digit(coverage, piece.mask))
+                labels.append(int(digit.label))
+    return np.array(images, dtype=np.float32).reshape(-1, 28, 28), np.array(labels, dtype=np.int64)
+
+
+def written_pieces(samples: list[Sample], count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits of `count` written numbers as /read cuts them apart (float [N,28,28]) and their labels.
+
+    Cut by the shipped models as `/read` cuts; a number cut into the wrong count of pieces, and a piece
+    mostly of another digit's ink, are left out: their labels are not known.
+    """
+    numbers = _numbers(samples, count, np.random.default_rng(seed))
+    jobs = [(numbers[start : start + 250], seed + k) for k, start in enumerate(range(0, count, 250))]
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        cut = list(pool.map(_pieces_chunk, jobs))
+    return np.concatenate([images for images, _ in cut]), np.concatenate([labels for _, labels in cut])

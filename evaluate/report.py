@@ -125,7 +125,12 @@ def training_row(card: dict) -> tuple[str, str]:
             "training (`make finetune`)",
             f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
             f"MNIST, {training['redraws_used']:,} pen redraws and {training['unipen']:,} renders of real pen digits"
-            + (f" of the UNIPEN sites {', '.join(tuned['sites'])}" if "sites" in tuned else ""),
+            + (f" of the UNIPEN sites {', '.join(tuned['sites'])}" if "sites" in tuned else "")
+            + (
+                f", and the digits of {tuned['pieces_of']:,} numbers written from them, cut apart as `/read` cuts them"
+                if tuned.get("pieces_of")
+                else ""
+            ),
         )
     made = f"{took}, {training['epochs']} epochs, {training['redraws']:,} pen redraws"
     if training.get("unipen"):

@@ -20,7 +20,7 @@ def test_fine_tuning_starts_from_the_shipped_onnx_members_and_exports_like_a_tra
     mnist_dir: Path, unipen_dir: Path, tmp_path: Path
 ) -> None:
     env = {**os.environ, "FT_EPOCHS": "1", "MEMBERS": "2", "SUBSET": "1024", "REDRAWS": "100", "UNIPEN": "200",
-           "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir),
+           "FT_PIECES_OF": "40", "OUT_DIR": str(tmp_path), "ARTIFACTS_DIR": str(tmp_path), "MNIST_DIR": str(mnist_dir),
            "UNIPEN_DIR": str(unipen_dir)}  # fmt: skip
     tuned = run_stage("train.finetune", env)
     assert tuned.returncode == 0, tuned.stdout[-2000:] + tuned.stderr[-2000:]
@@ -42,6 +42,7 @@ def test_fine_tuning_starts_from_the_shipped_onnx_members_and_exports_like_a_tra
     page = "\n".join(report.classifier_section(card))
     assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page and "`make finetune`" in page
     assert "of the UNIPEN sites syn, apb, imp" in page, "the card says whose writing it learnt"
+    assert "the digits of 40 numbers written from them, cut apart as `/read` cuts them" in page
 
 
 @pytest.mark.slow

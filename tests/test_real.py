@@ -160,6 +160,24 @@ def test_the_pen_joins_neighbours_only_where_the_next_digit_starts_near_its_heig
     assert len(unipen.written_number([ends_low, starts_high], rng).strokes) == 2, "no foot-to-top join: a 1's stroke"
 
 
+def test_a_written_numbers_digits_are_drawn_each_where_it_lies_in_the_number(digits) -> None:
+    picked = [s for s in digits if s.site in unipen.TRAIN_SITES][:40:10]
+    coverage, own = unipen._written_ink(picked, np.random.default_rng(3), each=True)
+    assert len(own) == 4 and all(o.shape == coverage.shape for o in own)
+    assert np.abs(np.maximum.reduce(own) - coverage).max() < 0.05, "together they are the number, in place"
+    columns = [np.nonzero(o.max(axis=0) > 0.5)[0].mean() for o in own]
+    assert columns == sorted(columns), "left to right"
+
+
+def test_written_numbers_cut_apart_as_read_cuts_them_are_their_digits(digits) -> None:
+    picked = [s for s in digits if s.site in unipen.VALIDATION_SITES]
+    images, labels = unipen.written_pieces(picked, 60, seed=4)
+    assert images.shape[1:] == (28, 28) and images.dtype == np.float32 and len(images) == len(labels)
+    assert len(labels) >= 60 * min(unipen.WRITTEN_DIGITS) * 0.8, "most numbers cut into their own count of digits"
+    read = Models.load().classifier.predict(images).argmax(axis=1)
+    assert np.mean(read == labels) >= 0.9, "each piece labelled with the digit it is"
+
+
 def test_written_lines_are_line_model_inputs_the_shipped_model_mostly_reads(digits) -> None:
     picked = [s for s in digits if s.site in unipen.VALIDATION_SITES]
     lines, texts = unipen.written_lines(picked, 60, seed=4)

@@ -4,7 +4,7 @@ Starts from the float ONNX ensemble that ships (FROM, by default artifacts/model
 rebuilt with the training architecture (train.rebuild) and checked to read as that file. Each member then
 trains FT_EPOCHS epochs on train.classifier's training set (UNIPEN renders included: 20,000 by
 default, as in training) at a small, halving learning rate. Writes build/model.keras and build/training.json as
-train.classifier does, so `make export` takes it from there. Knobs: FT_EPOCHS, FT_LEARNING_RATE, FT_SITES,
+train.classifier does, so `make export` takes it from there. Knobs: FT_EPOCHS, FT_LEARNING_RATE, FT_SITES, FT_PIECES_OF,
 FROM, UNIPEN, SUBSET, MEMBERS (the first N members only, for tests), OUT_DIR.
 """
 
@@ -36,10 +36,13 @@ class FineTuneConfig:
     learning_rate: float = 3e-4  # about twice where the original training ended: the styles need to move weights
     lr_decay_per_epoch: float = 0.5
     sites: tuple[str, ...] = unipen.TRAIN_SITES  # FT_SITES=...,gmd,tos: a last refit on the validation sites too
+    # Numbers written from those sites' digits, cut apart as /read cuts them: a digit among neighbours, leaning
+    # with its number, with a neighbour's stroke in its box, is what /read's classifier reads.
+    pieces_of: int = 6_000
 
     @classmethod
     def from_env(cls) -> FineTuneConfig:
-        """The defaults, overridden by FROM, FT_EPOCHS, FT_LEARNING_RATE and FT_SITES (comma-separated)."""
+        """The defaults, overridden by FROM, FT_EPOCHS, FT_LEARNING_RATE, FT_SITES (comma-separated), FT_PIECES_OF."""
         settings: dict = {}
         if "FROM" in os.environ:
             settings["start"] = os.environ["FROM"]
@@ -49,6 +52,8 @@ class FineTuneConfig:
             settings["learning_rate"] = float(os.environ["FT_LEARNING_RATE"])
         if "FT_SITES" in os.environ:
             settings["sites"] = tuple(os.environ["FT_SITES"].split(","))
+        if "FT_PIECES_OF" in os.environ:
+            settings["pieces_of"] = int(os.environ["FT_PIECES_OF"])
         return cls(**settings)
 
 
@@ -62,6 +67,17 @@ def check_parity(rebuilt: keras.Model, start: Path, images: np.ndarray) -> float
     if diff > contract.MAX_PROBABILITY_DIFF:
         raise ValueError(f"the members rebuilt from {start} differ from it: max |dp| = {diff:.2e}")
     return diff
+
+
+def with_pieces(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarray | None, samples: list) -> tuple:
+    """The training set and the pieces of FINE_TUNE.pieces_of numbers written from the samples, weighted as one."""
+    if not FINE_TUNE.pieces_of:
+        return x_train, y_train, weights
+    print(f"cutting {FINE_TUNE.pieces_of} numbers written from the sites' digits into pieces, as /read cuts them")
+    pieces, labels = unipen.written_pieces(samples, FINE_TUNE.pieces_of, CONFIG.seed + 30_000)
+    if weights is not None:
+        weights = np.concatenate([weights, np.ones(len(labels))])
+    return np.concatenate([x_train, pieces]), np.concatenate([y_train, labels]), weights
 
 
 def fine_tune_member(model: keras.Model, index: int, train_ds, val_ds) -> dict:
@@ -85,6 +101,7 @@ def main() -> int:
     test_images, test_labels = mnist.load_split("test")
     (x_train, y_train), (x_val, y_val) = base.split_train_validation(train_images, train_labels)
     x_train, y_train, weights, count = base.training_set(x_train, y_train, samples, None)
+    x_train, y_train, weights = with_pieces(x_train, y_train, weights, samples)
     train_ds = base.make_dataset(x_train, y_train, training=True, weights=weights)
     val_ds = base.make_dataset(x_val, y_val, training=False)
 
