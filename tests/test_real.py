@@ -178,6 +178,14 @@ def test_written_numbers_cut_apart_as_read_cuts_them_are_their_digits(digits) ->
     assert np.mean(read == labels) >= 0.9, "each piece labelled with the digit it is"
 
 
+def test_a_cut_piece_keeps_its_label_only_if_its_own_digit_drew_most_of_it(digits, monkeypatch) -> None:
+    picked = [s for s in digits if s.site in unipen.VALIDATION_SITES]
+    numbers = unipen._numbers(picked, 20, np.random.default_rng(6))
+    kept = len(unipen._pieces_chunk((numbers, 6))[1])
+    monkeypatch.setattr(unipen, "PIECE_OWN", 1.01)  # no piece can be more than all its own digit's
+    assert kept >= 20 and len(unipen._pieces_chunk((numbers, 6))[1]) == 0
+
+
 def test_written_lines_are_line_model_inputs_the_shipped_model_mostly_reads(digits) -> None:
     picked = [s for s in digits if s.site in unipen.VALIDATION_SITES]
     lines, texts = unipen.written_lines(picked, 60, seed=4)
