@@ -46,6 +46,13 @@ class Sample:
     strokes: list[np.ndarray]  # each [points, 2] as (x, y), y down, in tablet units
 
 
+def refusal(sites: tuple[str, ...]) -> str | None:
+    """Why a training run may not read these sites (any but the training and validation sites), or None."""
+    if leaked := sorted(set(sites) - set(TRAIN_SITES + VALIDATION_SITES)):
+        return f"{leaked} are not training or validation sites (test sites are read once)"
+    return None
+
+
 def folder() -> Path:
     """The UNIPEN folder from $UNIPEN_DIR; UnipenError when it is unset or incomplete."""
     value = os.environ.get("UNIPEN_DIR")

@@ -210,7 +210,9 @@ def line_training_row(card: dict) -> tuple[str, str]:
             "training (`make finetune-line-model`)",
             f"{took}: the members of `{tuned['from_version']}` fine-tuned {tuned['epochs']} epoch(s) on "
             f"{tuned['lines']:,} lines of MNIST, pen redraws and {tuned['real_digits']:,} renders of real pen "
-            f"digits, {pct(tuned['marks'], 0)} with separators and as many with a trailing mark"
+            "digits"
+            + (f" of the UNIPEN sites {', '.join(tuned['sites'])}" if "sites" in tuned else "")
+            + f", {pct(tuned['marks'], 0)} with separators and as many with a trailing mark"
             + _written(tuned.get("written", 0))
             + _soup(tuned.get("learning_rates", []))
             + _mix(tuned.get("mix", 1.0)),

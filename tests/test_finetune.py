@@ -73,12 +73,14 @@ def test_line_model_fine_tuning_starts_from_the_shipped_onnx_members_and_exports
     page = "\n".join(report.line_model_section(card))
     assert f"the members of `{lineage['from_version']}` fine-tuned 1 epoch(s)" in page
     assert "`make finetune-line-model`" in page
+    assert "renders of real pen digits of the UNIPEN sites syn, apb, imp," in page, "whose writing it learnt"
     assert "and 50 numbers written stroke by stroke from real pen digits" in page
     assert "once from each learning rate (0.0005, 0.00025), weights averaged" in page
     assert "then mixed with the start's weights (30% start)" in page
 
 
-def test_fine_tuning_refuses_the_test_sites(mnist_dir: Path, unipen_dir: Path) -> None:
-    env = {**os.environ, "FT_SITES": "syn,val", "MNIST_DIR": str(mnist_dir), "UNIPEN_DIR": str(unipen_dir)}
-    refused = run_stage("train.finetune", env)
+@pytest.mark.parametrize("stage, knob", [("train.finetune", "FT_SITES"), ("train.finetune_line", "LINE_FT_SITES")])
+def test_fine_tuning_refuses_the_test_sites(stage: str, knob: str, mnist_dir: Path, unipen_dir: Path) -> None:
+    env = {**os.environ, knob: "syn,val", "MNIST_DIR": str(mnist_dir), "UNIPEN_DIR": str(unipen_dir)}
+    refused = run_stage(stage, env)
     assert refused.returncode == 2 and "['val'] are not training or validation sites" in refused.stderr

@@ -92,9 +92,8 @@ def main() -> int:
     """Fine-tune every member of FROM, score validation and test once, write the Keras ensemble and its report."""
     started = time.time()
     start = Path(FINE_TUNE.start)
-    if leaked := sorted(set(FINE_TUNE.sites) - set(unipen.TRAIN_SITES + unipen.VALIDATION_SITES)):
-        print(f"fine-tuning refused: {leaked} are not training or validation sites (test sites are read once)",
-              file=sys.stderr)  # fmt: skip
+    if why := unipen.refusal(FINE_TUNE.sites):
+        print(f"fine-tuning refused: {why}", file=sys.stderr)
         return 2
     samples = unipen.load("digits", FINE_TUNE.sites)  # fails early if missing
     train_images, train_labels = mnist.load_split("train")

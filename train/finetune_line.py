@@ -9,7 +9,7 @@ digits, as a writer varies them. Each member is fine-tuned once per learning rat
 the runs' weights averaged (a uniform model soup) and mixed with the start's (WiSE-FT). Writes
 build/line_model.keras and its report, as train.line_model does, so `make export` takes it from there.
 Knobs: LINE_FROM, LINE_FT_EPOCHS, LINE_FT_LEARNING_RATES (comma-separated), LINE_FT_LINES, LINE_FT_MARKS,
-LINE_FT_WRITTEN, LINE_FT_MIX, UNIPEN, LINE_MEMBERS (the first N members only, for tests),
+LINE_FT_WRITTEN, LINE_FT_MIX, LINE_FT_SITES, UNIPEN, LINE_MEMBERS (the first N members only, for tests),
 VALIDATION_LINES, OUT_DIR.
 """
 
@@ -51,17 +51,22 @@ class LineFineTuneConfig:
     # The fine-tuned weights' share against the start's (WiSE-FT): on validation 0.7 kept the start's touching
     # MNIST 1s, which the fully tuned model dropped after round digits, and most of its gain on real pen.
     mix: float = 0.7
-    sites: tuple[str, ...] = unipen.TRAIN_SITES
+    sites: tuple[str, ...] = unipen.TRAIN_SITES  # LINE_FT_SITES=...,gmd,tos: a last refit on the validation sites too
 
     @classmethod
     def from_env(cls) -> LineFineTuneConfig:
         """The defaults, overridden by LINE_FROM, LINE_FT_EPOCHS, LINE_FT_LEARNING_RATES, LINE_FT_LINES,
-        LINE_FT_MARKS, LINE_FT_WRITTEN, LINE_FT_MIX and UNIPEN."""
+        LINE_FT_MARKS, LINE_FT_WRITTEN, LINE_FT_MIX, LINE_FT_SITES (comma-separated) and UNIPEN."""
         knobs = {"start": ("LINE_FROM", str), "epochs": ("LINE_FT_EPOCHS", int), "lines": ("LINE_FT_LINES", int),
                  "learning_rates": ("LINE_FT_LEARNING_RATES", _rates), "marks": ("LINE_FT_MARKS", float),
                  "real_digits": ("UNIPEN", int), "written": ("LINE_FT_WRITTEN", int),
-                 "mix": ("LINE_FT_MIX", float)}  # fmt: skip
+                 "mix": ("LINE_FT_MIX", float), "sites": ("LINE_FT_SITES", _sites)}  # fmt: skip
         return cls(**{name: kind(os.environ[var]) for name, (var, kind) in knobs.items() if var in os.environ})
+
+
+def _sites(text: str) -> tuple[str, ...]:
+    """Sites written as "syn,apb,imp,gmd,tos"."""
+    return tuple(text.split(","))
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -117,6 +122,9 @@ def main() -> int:
     """Fine-tune every member of LINE_FROM, check each on validation lines, write them as one model and a report."""
     started = time.time()
     start = Path(FINE_TUNE.start)
+    if why := unipen.refusal(FINE_TUNE.sites):
+        print(f"fine-tuning refused: {why}", file=sys.stderr)
+        return 2
     samples = unipen.load("digits", FINE_TUNE.sites)  # fails early if missing
     images, labels = mnist.load_split("train")
     train_idx, val_idx = mnist.train_validation_indices(len(images))
