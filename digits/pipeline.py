@@ -92,6 +92,7 @@ class NumberReading:
     height: int
     model: str  # the versions of every model that read it
     timing: Timing
+    skipped: list[tuple[int, int, int, int]]  # boxes of marks apart from every digit, read as none: a separator
 
     @property
     def text(self) -> str:
@@ -170,7 +171,8 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
         p = _normalised(p)
         box = _box_in_original(piece.mask, scale)
         digits.append(NumberDigit(int(p.argmax()), float(p.max()), p.tolist(), box, image28))
-    return NumberReading(digits, width, height, models.version, clock.timing())
+    skipped = [_box_in_original(mark, scale) for mark in segment.skipped(ink, inked)]
+    return NumberReading(digits, width, height, models.version, clock.timing(), skipped)
 
 
 def _read_pieces(ink: np.ndarray, pieces: list[segment.Piece], models: Models) -> tuple[np.ndarray, np.ndarray]:

@@ -88,6 +88,14 @@ def segment(ink: np.ndarray, models: Models) -> tuple[list[Piece], np.ndarray]:
     return [piece for piece in found if piece.mask.any()], np.logical_or.reduce([group.mask for group in groups])
 
 
+def skipped(ink: np.ndarray, inked: np.ndarray) -> list[np.ndarray]:
+    """The marks kept out of every digit (separators, a trailing dash, a colon's dots): one mask each, left to right."""
+    labels, kept = preprocess.ink_components(ink)
+    marks = np.setdiff1d(kept, labels[inked])  # no pixel in the ink the digits were found in
+    masks = [labels == k for k in marks]
+    return sorted(masks, key=lambda mask: int(np.flatnonzero(mask.any(axis=0))[0]))
+
+
 def _plainly_one_digit(
     ink: np.ndarray, group: grouping.Group, frames: np.ndarray, reads: list[line_model.LineDigit], models: Models
 ) -> bool:

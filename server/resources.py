@@ -101,6 +101,7 @@ class Read(_Reading):
                 }
                 for d in reading.digits
             ],
+            "skipped": [{"box": list(box)} for box in reading.skipped],
             "image": {"width": reading.width, "height": reading.height},
             "model": reading.model,
         }

@@ -161,7 +161,25 @@ def test_a_colon_between_digits_is_not_read_as_a_one(mnist_test) -> None:
     data, models = png_bytes(np.asarray(image)), Models.load()
     ink = preprocess.ink_map(preprocess.decode(data))
     assert len(segment.segment(ink, models)[0]) == 4
-    assert pipeline.read_number(data, models).text == "1230"
+    reading = pipeline.read_number(data, models)
+    assert reading.text == "1230" and len(reading.skipped) == 2, "both dots said to be skipped"
+
+
+def test_a_separator_and_a_trailing_dash_are_skipped_and_said_where(client, mnist_test) -> None:
+    data, lefts = row_of_digits(mnist_test, "1500", gap=80)
+    headers = {"Content-Type": "image/png"}
+    assert client.simulate_post("/api/v1/read", body=data, headers=headers).json["skipped"] == []
+    plain = np.pad(np.asarray(Image.open(io.BytesIO(data)).convert("L")), ((0, 0), (0, 120)), constant_values=255)
+    image = Image.fromarray(plain)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([lefts[1] - 47, 100, lefts[1] - 33, 114], fill=0)  # a thousands separator on the baseline
+    draw.line([(lefts[3] + 140, 70), (lefts[3] + 190, 70)], fill=0, width=6)  # a trailing dash
+    body = client.simulate_post("/api/v1/read", body=png_bytes(image), headers=headers).json
+    assert body["text"] == "1500"
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (mark["box"] for mark in body["skipped"])]
+    assert len(centres) == 2, body["skipped"]
+    assert abs(centres[0][0] - (lefts[1] - 40)) <= 3 and abs(centres[0][1] - 107) <= 3
+    assert abs(centres[1][0] - (lefts[3] + 165)) <= 5 and abs(centres[1][1] - 70) <= 5
 
 
 def test_dots_alone_are_still_read_not_an_error() -> None:
