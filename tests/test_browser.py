@@ -819,6 +819,25 @@ def test_uploaded_number_is_shown_with_boxes(app: App) -> None:
     app.assert_clean_console()
 
 
+def test_an_uploaded_amounts_separator_is_boxed_as_read_as_no_digit(app: App) -> None:
+    app.by("mode-number").check()
+    sheet = Image.open(io.BytesIO(number_png("1500"))).convert("L")
+    gap = Image.new("L", (sheet.width + 60, sheet.height), 255)  # room between the 1 and the 5 for a comma
+    step = round(PNG_SIDE * 0.65)
+    gap.paste(sheet.crop((0, 0, step, sheet.height)), (0, 0))
+    gap.paste(sheet.crop((step, 0, sheet.width, sheet.height)), (step + 60, 0))
+    base = round(0.78 * PNG_SIDE)  # a comma on the baseline, in the digits' pen: a dot that small would be a speck
+    ImageDraw.Draw(gap).line([(step + 32, base), (step + 22, base + 36)], fill=0, width=18)
+    app.by("upload-input").set_input_files({"name": "amount.png", "mimeType": "image/png", "buffer": png(gap)})
+    app.expect_number("1500")
+    boxes, marks = app.by("reading-boxes").locator(".box"), app.by("reading-boxes").locator(".mark")
+    expect(boxes).to_have_count(4)
+    expect(marks).to_have_count(1)
+    mark, one, five = marks.bounding_box(), boxes.nth(0).bounding_box(), boxes.nth(1).bounding_box()
+    assert one["x"] + one["width"] <= mark["x"] + 2 and mark["x"] + mark["width"] <= five["x"] + 2, "between 1 and 5"
+    app.assert_clean_console()
+
+
 def test_digits_of_a_number_lie_in_one_row(app: App) -> None:
     """On a desktop, the digits of a six-digit number are listed side by side in one row."""
     app.by("mode-number").check()

@@ -134,7 +134,7 @@ export function showReading(data, job) {
   reading.hidden = false;
   offerCorrections(digits, data.model); // each digit: its input and the model's digit
   if (job.kind === 'drawing') {
-    drawBoxes(padBoxes, digits, data.image);
+    drawBoxes(padBoxes, digits, data.skipped ?? [], data.image);
     readingFigure.hidden = true;
   } else {
     padBoxes.replaceChildren();
@@ -142,30 +142,38 @@ export function showReading(data, job) {
     const { width, height } = data.image;
     readingFrame.style.aspectRatio = `${width} / ${height}`;
     readingFrame.style.width = `min(100%, ${Math.round((FIGURE_MAX_HEIGHT * width) / height)}px)`; // tall images stay short
-    drawBoxes(readingBoxes, digits, data.image);
+    drawBoxes(readingBoxes, digits, data.skipped ?? [], data.image);
     readingFigure.hidden = false;
   }
 }
 
-// A labelled box per digit, placed in percent of the image so it scales with it.
-function drawBoxes(container, digits, size) {
-  container.replaceChildren(
-    ...digits.map((d) => {
-      const [x, y, w, h] = d.box;
-      const box = document.createElement('div');
-      box.className = 'box';
-      box.dataset.digit = String(d.digit);
-      box.style.left = `${(100 * x) / size.width}%`;
-      box.style.top = `${(100 * y) / size.height}%`;
-      box.style.width = `${(100 * w) / size.width}%`;
-      box.style.height = `${(100 * h) / size.height}%`;
-      const label = document.createElement('span');
-      label.className = 'box-label';
-      label.textContent = String(d.digit);
-      box.append(label);
-      return box;
-    }),
-  );
+// A labelled box per digit, and a dashed one per mark read as none (a separator), placed in percent of the
+// image so they scale with it.
+function drawBoxes(container, digits, skipped, size) {
+  const placed = (className, [x, y, w, h]) => {
+    const box = document.createElement('div');
+    box.className = className;
+    box.style.left = `${(100 * x) / size.width}%`;
+    box.style.top = `${(100 * y) / size.height}%`;
+    box.style.width = `${(100 * w) / size.width}%`;
+    box.style.height = `${(100 * h) / size.height}%`;
+    return box;
+  };
+  const boxes = digits.map((d) => {
+    const box = placed('box', d.box);
+    box.dataset.digit = String(d.digit);
+    const label = document.createElement('span');
+    label.className = 'box-label';
+    label.textContent = String(d.digit);
+    box.append(label);
+    return box;
+  });
+  const marks = skipped.map((m) => {
+    const mark = placed('mark', m.box);
+    mark.title = 'read as no digit';
+    return mark;
+  });
+  container.replaceChildren(...boxes, ...marks);
 }
 
 // Scroll the answer (or the message in its place) into view if it is not wholly on screen.
