@@ -168,12 +168,7 @@ function drawBoxes(container, digits, skipped, size) {
     box.append(label);
     return box;
   });
-  const marks = skipped.map((m) => {
-    const mark = placed('mark', m.box);
-    mark.title = 'read as no digit';
-    return mark;
-  });
-  container.replaceChildren(...boxes, ...marks);
+  container.replaceChildren(...boxes, ...skipped.map((m) => placed('mark', m.box)));
 }
 
 // Scroll the answer (or the message in its place) into view if it is not wholly on screen.
