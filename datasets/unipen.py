@@ -420,7 +420,7 @@ def _pieces_chunk(args: tuple[list[list[Sample]], int]) -> tuple[np.ndarray, np.
     for digits in numbers:
         coverage, own = _written_ink(digits, rng, each=True)
         try:
-            pieces, _ = segment.segment(coverage, models)
+            pieces = segment.segment(coverage, models).pieces
         except preprocess.PreprocessError:
             continue
         if len(pieces) != len(digits):  # cut into more or fewer digits: whose is each piece?

@@ -158,7 +158,7 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
     with clock.decoding():
         image = preprocess.decode(data, limits)
     ink = segment.without_rules(preprocess.ink_map(image))  # a form's baseline or box is not a digit
-    pieces, inked = segment.segment(ink, models)
+    pieces, inked, skipped = segment.segment(ink, models)
     images, probabilities = _read_pieces(ink, pieces, models)
     reread = line_reread.reread(ink, inked, probabilities.argmax(axis=1).tolist(), models)
     if reread is not None:
@@ -171,8 +171,8 @@ def read_number(data: bytes, models: Models, limits: preprocess.Limits = preproc
         p = _normalised(p)
         box = _box_in_original(piece.mask, scale)
         digits.append(NumberDigit(int(p.argmax()), float(p.max()), p.tolist(), box, image28))
-    skipped = [_box_in_original(mark, scale) for mark in segment.skipped(ink, inked)]
-    return NumberReading(digits, width, height, models.version, clock.timing(), skipped)
+    marks = [_box_in_original(mark, scale) for mark in skipped]
+    return NumberReading(digits, width, height, models.version, clock.timing(), marks)
 
 
 def _read_pieces(ink: np.ndarray, pieces: list[segment.Piece], models: Models) -> tuple[np.ndarray, np.ndarray]:

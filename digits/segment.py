@@ -9,6 +9,7 @@ where: the blob is cut midway between them, or, if a cut there leaves nothing, t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -75,8 +76,16 @@ def _corners(rules: np.ndarray) -> np.ndarray:
     return corners
 
 
-def segment(ink: np.ndarray, models: Models) -> tuple[list[Piece], np.ndarray]:
-    """The digits in the ink map as Pieces, left to right, and the mask of all the ink they were found in."""
+class Segmented(NamedTuple):
+    """What segment found in an ink map."""
+
+    pieces: list[Piece]  # the digits, left to right
+    inked: np.ndarray  # the mask of all the ink they were found in
+    skipped: list[np.ndarray]  # the marks kept out of every digit (a separator, a trailing dash), left to right
+
+
+def segment(ink: np.ndarray, models: Models) -> Segmented:
+    """The digits in the ink map as Pieces, the ink they were found in, and the marks read as no digit."""
     labels, kept = preprocess.ink_components(ink)
     if len(kept) > MAX_MARKS:
         raise preprocess.TooComplex(f"{len(kept)} separate marks: too many to be one number")
@@ -85,15 +94,10 @@ def segment(ink: np.ndarray, models: Models) -> tuple[list[Piece], np.ndarray]:
     for group in groups:
         wide = group.width > MAY_TOUCH * height
         found += _cut(ink, group, height, models) if wide else [Piece(group.mask, None)]
-    return [piece for piece in found if piece.mask.any()], np.logical_or.reduce([group.mask for group in groups])
-
-
-def skipped(ink: np.ndarray, inked: np.ndarray) -> list[np.ndarray]:
-    """The marks kept out of every digit (separators, a trailing dash, a colon's dots): one mask each, left to right."""
-    labels, kept = preprocess.ink_components(ink)
-    marks = np.setdiff1d(kept, labels[inked])  # no pixel in the ink the digits were found in
-    masks = [labels == k for k in marks]
-    return sorted(masks, key=lambda mask: int(np.flatnonzero(mask.any(axis=0))[0]))
+    inked = np.logical_or.reduce([group.mask for group in groups])
+    marks = [labels == k for k in np.setdiff1d(kept, labels[inked])]  # no pixel in the digits' ink: one mask each
+    marks.sort(key=lambda mask: int(np.flatnonzero(mask.any(axis=0))[0]))
+    return Segmented([piece for piece in found if piece.mask.any()], inked, marks)
 
 
 def _plainly_one_digit(

@@ -144,7 +144,7 @@ def test_the_whole_line_reading_overrules_pieces_it_plainly_disagrees_with(mnist
     data, _ = row_of_digits(mnist_test, "2026")
     ink = preprocess.ink_map(preprocess.decode(data))
     models = Models.load()
-    _, inked = segment.segment(ink, models)
+    inked = segment.segment(ink, models).inked
     assert line_reread.reread(ink, inked, [2, 0, 2, 6], models) is None  # agrees: the pieces stand
     reread = line_reread.reread(ink, inked, [1, 7], models)  # pieces read wrongly: the line's reading wins
     assert reread is not None and [int(p.read.argmax()) for p in reread] == [2, 0, 2, 6]
@@ -160,7 +160,7 @@ def test_a_colon_between_digits_is_not_read_as_a_one(mnist_test) -> None:
         draw.ellipse([x - 8, y - 8, x + 8, y + 8], fill=0)
     data, models = png_bytes(np.asarray(image)), Models.load()
     ink = preprocess.ink_map(preprocess.decode(data))
-    assert len(segment.segment(ink, models)[0]) == 4
+    assert len(segment.segment(ink, models).pieces) == 4
     reading = pipeline.read_number(data, models)
     assert reading.text == "1230" and len(reading.skipped) == 2, "both dots said to be skipped"
 
